@@ -1,0 +1,228 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The arena backend (the default): bump allocation in chunks. WsAlloc serves most requests
+ * from the window [cur, end) in the heap object without calling this file; arena_alloc runs
+ * when the current chunk is full, for zero-size requests, and when the quota narrows the window.
+ * A reset keeps one chunk, sized to the round's high-water mark and capped by trimSize, so a
+ * program that repeats the same work makes no allocator or system calls in steady state.
+ */
+#include <string.h>
+
+#include "../internal.h"
+#include "../os.h"
+
+/*
+ * Memory layout. Every chunk, normal or holding one large block, is one system allocation:
+ *
+ *   | struct arena_chunk | data: size bytes ......................................... |
+ *                        ^ chunk_data(c)       ^ heap->cur (current chunk only)       ^ heap->limit
+ *
+ * a->current is the chunk the window lies in; a->others lists every other chunk the heap holds
+ * (full chunks and large blocks), whose `used` records how much of them the round used.
+ */
+struct arena_chunk {
+    struct arena_chunk *next;
+    size_t size; /* usable bytes after the header */
+    size_t used; /* bytes handed out; kept up to date only for chunks on a->others */
+    size_t pad;  /* keeps the data 16-byte aligned after malloc's 16-byte alignment */
+};
+
+struct arena {
+    struct wsh_heap heap;        /* first: the public layer's part of the object */
+    struct arena_chunk *current; /* NULL until the first allocation, or after a full trim */
+    struct arena_chunk *others;  /* every other chunk held */
+    size_t held;                 /* sum of chunk sizes: WS_HEAP_PROPERTY_ACTUAL_SIZE */
+    size_t next_size;            /* size of the next normal chunk */
+};
+
+#define ARENA_FIRST_CHUNK ((size_t)4096)    /* the first chunk, and the least a reset keeps */
+#define ARENA_MAX_CHUNK   ((size_t)1 << 20) /* normal chunks double up to this size */
+#define ARENA_MAX_REQUEST (SIZE_MAX / 4)    /* larger requests fail before any arithmetic */
+#define ARENA_ROUND_UNIT  ((size_t)4096)    /* a kept chunk's size is a multiple of this */
+
+static char *chunk_data(struct arena_chunk *c)
+{
+    return (char *)(c + 1);
+}
+
+static struct arena *arena_of(struct wsh_heap *heap)
+{
+    return (struct arena *)heap;
+}
+
+/* A new chunk of `size` usable bytes, counted in a->held; NULL when out of memory. */
+static struct arena_chunk *chunk_new(struct arena *a, size_t size)
+{
+    struct arena_chunk *c = wsh_os_malloc(sizeof *c + size);
+
+    if (c == NULL) return NULL;
+    c->next = NULL;
+    c->size = size;
+    c->used = 0;
+    a->held += size;
+    return c;
+}
+
+static void chunk_free(struct arena *a, struct arena_chunk *c)
+{
+    a->held -= c->size;
+    wsh_os_free(c);
+}
+
+/* Makes `c` the current chunk with its first `used` bytes taken. */
+static void set_current(struct arena *a, struct arena_chunk *c, size_t used)
+{
+    a->current = c;
+    a->heap.cur = c != NULL ? chunk_data(c) + used : NULL;
+    a->heap.limit = c != NULL ? chunk_data(c) + c->size : NULL;
+}
+
+static struct wsh_heap *arena_create(const struct wsh_options *options)
+{
+    struct arena *a = wsh_os_malloc(sizeof *a);
+
+    (void)options;
+    if (a == NULL) return NULL;
+    memset(a, 0, sizeof *a);
+    a->next_size = ARENA_FIRST_CHUNK;
+    return &a->heap;
+}
+
+/* The window could not serve `size` bytes: bump in the current chunk if it has room (zero-size
+ * requests, or a window narrowed by the quota), else give a large request a chunk of its own,
+ * else start a new chunk. */
+static HRESULT arena_alloc(struct wsh_heap *heap, size_t size, void **out)
+{
+    struct arena *a = arena_of(heap);
+    struct arena_chunk *c;
+    size_t need, quota_left, chunk_size;
+
+    if (size > ARENA_MAX_REQUEST) return E_OUTOFMEMORY;
+    need = size == 0 ? WSH_ALIGN : wsh_align_up(size, WSH_ALIGN); /* 0 bytes: still distinct */
+    if (need <= (size_t)(heap->limit - heap->cur)) {
+        *out = heap->cur;
+        heap->cur += need;
+        return S_OK;
+    }
+
+    if (a->current != NULL && need > a->next_size / 2) {
+        c = chunk_new(a, need);
+        if (c == NULL) return E_OUTOFMEMORY;
+        c->used = need;
+        c->next = a->others;
+        a->others = c;
+        *out = chunk_data(c);
+        return S_OK;
+    }
+
+    /* A chunk no larger than the quota can use (a heap with maxSize 100 gets 104 bytes). */
+    quota_left = heap->max_size - heap->requested_size;
+    chunk_size = quota_left < a->next_size ? wsh_align_up(quota_left, WSH_ALIGN) : a->next_size;
+    if (chunk_size < need) chunk_size = need;
+    c = chunk_new(a, chunk_size);
+    if (c == NULL) return E_OUTOFMEMORY;
+    if (a->current != NULL) {
+        a->current->used = (size_t)(heap->cur - chunk_data(a->current));
+        a->current->next = a->others;
+        a->others = a->current;
+    }
+    if (a->next_size < ARENA_MAX_CHUNK) a->next_size *= 2;
+    set_current(a, c, need);
+    *out = chunk_data(c);
+    return S_OK;
+}
+
+/* The one chunk a reset keeps when the round used several: the smallest that holds `target`
+ * bytes within `keep_limit`; else a new one of `target` bytes when trimSize allows a round of
+ * that size; else the largest within `keep_limit` (NULL when none is). */
+static struct arena_chunk *choose_kept_chunk(struct arena *a, size_t target, size_t keep_limit)
+{
+    struct arena_chunk *fit = NULL, *largest = NULL, *c;
+
+    if (a->current != NULL) {
+        a->current->next = a->others;
+        a->others = a->current;
+        a->current = NULL;
+    }
+    for (c = a->others; c != NULL; c = c->next) {
+        if (c->size > keep_limit) continue;
+        if (c->size >= target && (fit == NULL || c->size < fit->size)) fit = c;
+        if (largest == NULL || c->size > largest->size) largest = c;
+    }
+    if (fit != NULL) return fit;
+    if (target <= keep_limit) {
+        struct arena_chunk *fresh = chunk_new(a, target);
+
+        if (fresh != NULL) {
+            fresh->next = a->others;
+            a->others = fresh;
+            return fresh;
+        }
+    }
+    return largest;
+}
+
+static void arena_reset(struct wsh_heap *heap)
+{
+    struct arena *a = arena_of(heap);
+    struct arena_chunk *keep, *c, *next;
+    size_t keep_limit, used, target;
+
+    /* trimSize > maxSize means "not trimmed": everything may stay. */
+    keep_limit = heap->trim_size > heap->max_size ? SIZE_MAX : heap->trim_size;
+    if (keep_limit < ARENA_FIRST_CHUNK) keep_limit = ARENA_FIRST_CHUNK;
+
+    if (a->others == NULL) {
+        /* The round fit in one chunk (or none): rewind it, the common case. */
+        if (a->current != NULL && a->current->size > keep_limit) {
+            chunk_free(a, a->current);
+            set_current(a, NULL, 0);
+            return;
+        }
+        set_current(a, a->current, 0);
+        return;
+    }
+
+    /* The round spilled: keep one chunk with room for it and a quarter more. */
+    used = a->current != NULL ? (size_t)(heap->cur - chunk_data(a->current)) : 0;
+    for (c = a->others; c != NULL; c = c->next)
+        used += c->used;
+    target = wsh_align_up(used + used / 4, ARENA_ROUND_UNIT);
+    if (target > keep_limit) target = keep_limit;
+
+    keep = choose_kept_chunk(a, target, keep_limit);
+    for (c = a->others; c != NULL; c = next) {
+        next = c->next;
+        if (c != keep) chunk_free(a, c);
+    }
+    a->others = NULL;
+    if (keep != NULL) keep->next = NULL;
+    set_current(a, keep, 0);
+}
+
+static void arena_destroy(struct wsh_heap *heap)
+{
+    struct arena *a = arena_of(heap);
+    struct arena_chunk *c, *next;
+
+    if (a->current != NULL) chunk_free(a, a->current);
+    for (c = a->others; c != NULL; c = next) {
+        next = c->next;
+        chunk_free(a, c);
+    }
+    wsh_os_free(a);
+}
+
+static size_t arena_actual_size(const struct wsh_heap *heap)
+{
+    return ((const struct arena *)heap)->held;
+}
+
+const struct wsh_backend_ops wsh_arena_ops = {
+    .name = "arena",
+    .create = arena_create,
+    .alloc = arena_alloc,
+    .reset = arena_reset,
+    .destroy = arena_destroy,
+    .actual_size = arena_actual_size,
+};

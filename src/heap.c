@@ -1,0 +1,199 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The public heap API: WsCreateHeap, WsAlloc, WsResetHeap, WsFreeHeap, WsGetHeapProperty and
+ * the heap extensions. This layer validates arguments (in parameter order), applies the maxSize
+ * quota, answers properties and writes WS_ERROR messages; backends only manage memory.
+ * Out-parameters are written last, and only on success.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "internal.h"
+
+static struct wsh_heap *heap_from_handle(WS_HEAP *handle)
+{
+    struct wsh_heap *heap = (struct wsh_heap *)handle;
+
+    return heap != NULL && heap->magic == WSH_HEAP_MAGIC ? heap : NULL;
+}
+
+/* Why `handle` was rejected, for the message: NULL or not a live heap. */
+static const char *bad_heap_reason(const WS_HEAP *handle)
+{
+    return handle == NULL ? "heap is NULL" : "heap is not a live heap (freed or never created)";
+}
+
+HRESULT WsCreateHeap(SIZE_T maxSize, SIZE_T trimSize, const WS_HEAP_PROPERTY *properties,
+                     ULONG propertyCount, WS_HEAP **heap, WS_ERROR *error)
+{
+    const struct wsh_backend_ops *ops;
+    struct wsh_heap *h;
+
+    (void)properties; /* reserved: only propertyCount == 0 is accepted, as on Windows */
+    if (propertyCount != 0)
+        return wsh_fail(error, E_INVALIDARG,
+                        "WsCreateHeap: propertyCount is %u, but heap properties are reserved and "
+                        "propertyCount must be 0",
+                        (unsigned)propertyCount);
+    if (heap == NULL)
+        return wsh_fail(error, E_INVALIDARG, "WsCreateHeap: the heap out-pointer is NULL");
+
+    ops = wsh_backend_select();
+    h = ops->create(wsh_options());
+    if (h == NULL)
+        return wsh_fail(error, E_OUTOFMEMORY,
+                        "WsCreateHeap: out of memory creating a heap (maxSize %zu, trimSize %zu, "
+                        "backend %s)",
+                        maxSize, trimSize, ops->name);
+    h->max_size = maxSize;
+    h->trim_size = trimSize;
+    h->requested_size = 0;
+    h->ops = ops;
+    h->magic = WSH_HEAP_MAGIC;
+    wsh_heap_sync_window(h);
+    *heap = (WS_HEAP *)h;
+    return S_OK;
+}
+
+/* Everything WsAlloc does when the window cannot serve the request: argument checks, zero-size
+ * requests, the exact quota test, and the backend call. */
+static WSH_NOINLINE HRESULT alloc_slow(WS_HEAP *handle, size_t size, void **ptr, WS_ERROR *error)
+{
+    struct wsh_heap *heap = heap_from_handle(handle);
+    void *p;
+
+    if (heap == NULL) return wsh_fail(error, E_INVALIDARG, "WsAlloc: %s", bad_heap_reason(handle));
+    if (ptr == NULL) return wsh_fail(error, E_INVALIDARG, "WsAlloc: the ptr out-pointer is NULL");
+    if (size > heap->max_size - heap->requested_size)
+        return wsh_fail(error, WS_E_QUOTA_EXCEEDED,
+                        "WsAlloc: %zu bytes requested, but the heap's maxSize is %zu bytes and "
+                        "%zu bytes have been allocated since the last reset (%zu bytes left)",
+                        size, heap->max_size, heap->requested_size,
+                        heap->max_size - heap->requested_size);
+    if (WSH_UNLIKELY(heap->ops->alloc(heap, size, &p) != S_OK))
+        return wsh_fail(error, E_OUTOFMEMORY,
+                        "WsAlloc: out of memory: the %s backend could not get %zu bytes (%zu "
+                        "bytes allocated since the last reset)",
+                        heap->ops->name, size, heap->requested_size);
+    heap->requested_size += size;
+    wsh_heap_sync_window(heap);
+    *ptr = p;
+    return S_OK;
+}
+
+HRESULT WsAlloc(WS_HEAP *handle, SIZE_T size, void **ptr, WS_ERROR *error)
+{
+    struct wsh_heap *heap = (struct wsh_heap *)handle;
+
+    /* The fast path: 0 < size <= end - cur. The window already accounts for the quota, and
+     * size - 1 wraps for size 0, sending zero-size requests to the slow path. */
+    if (WSH_LIKELY(heap != NULL && ptr != NULL && size - 1 < (size_t)(heap->end - heap->cur))) {
+        char *p = heap->cur;
+
+        heap->cur = p + wsh_align_up(size, WSH_ALIGN);
+        heap->requested_size += size;
+        *ptr = p;
+        return S_OK;
+    }
+    return alloc_slow(handle, size, ptr, error);
+}
+
+HRESULT WsResetHeap(WS_HEAP *handle, WS_ERROR *error)
+{
+    struct wsh_heap *heap = heap_from_handle(handle);
+
+    if (heap == NULL)
+        return wsh_fail(error, E_INVALIDARG, "WsResetHeap: %s", bad_heap_reason(handle));
+    heap->ops->reset(heap);
+    heap->requested_size = 0;
+    heap->n_resets++;
+    wsh_heap_sync_window(heap);
+    return S_OK;
+}
+
+void WsFreeHeap(WS_HEAP *handle)
+{
+    struct wsh_heap *heap;
+
+    if (handle == NULL) return;
+    heap = heap_from_handle(handle);
+    if (heap == NULL) {
+        char message[128];
+
+        snprintf(message, sizeof message,
+                 "WsFreeHeap(%p): not a live heap (freed twice, or never created); ignored",
+                 (void *)handle);
+        wsh_warn(message);
+        return;
+    }
+    heap->magic = 0;
+    heap->ops->destroy(heap); /* the last touch: it may free or protect the heap object */
+}
+
+HRESULT WsGetHeapProperty(WS_HEAP *handle, WS_HEAP_PROPERTY_ID id, void *value, ULONG valueSize,
+                          WS_ERROR *error)
+{
+    struct wsh_heap *heap = heap_from_handle(handle);
+    size_t answer;
+
+    if (heap == NULL)
+        return wsh_fail(error, E_INVALIDARG, "WsGetHeapProperty: %s", bad_heap_reason(handle));
+    switch (id) {
+    case WS_HEAP_PROPERTY_MAX_SIZE:
+        answer = heap->max_size;
+        break;
+    case WS_HEAP_PROPERTY_TRIM_SIZE:
+        answer = heap->trim_size;
+        break;
+    case WS_HEAP_PROPERTY_REQUESTED_SIZE:
+        answer = heap->requested_size;
+        break;
+    case WS_HEAP_PROPERTY_ACTUAL_SIZE:
+        answer = heap->ops->actual_size(heap);
+        break;
+    default:
+        return wsh_fail(error, E_INVALIDARG,
+                        "WsGetHeapProperty: unknown property id %d (valid ids are 0 to 3)",
+                        (int)id);
+    }
+    if (value == NULL)
+        return wsh_fail(error, E_INVALIDARG, "WsGetHeapProperty: the value buffer is NULL");
+    if (valueSize != sizeof(SIZE_T))
+        return wsh_fail(error, E_INVALIDARG,
+                        "WsGetHeapProperty: valueSize is %u, but property %d is a SIZE_T of %zu "
+                        "bytes",
+                        (unsigned)valueSize, (int)id, sizeof(SIZE_T));
+    memcpy(value, &answer, sizeof answer);
+    return S_OK;
+}
+
+/* --- Extensions ------------------------------------------------------------------------------- */
+
+const char *wsheap_backend_name(const WS_HEAP *handle)
+{
+    const struct wsh_heap *heap = heap_from_handle((WS_HEAP *)handle);
+
+    return heap != NULL ? heap->ops->name : NULL;
+}
+
+HRESULT wsheap_set_heap_name(WS_HEAP *handle, const char *name)
+{
+    struct wsh_heap *heap = heap_from_handle(handle);
+    size_t n = 0;
+
+    if (heap == NULL) return E_INVALIDARG;
+    if (name != NULL) {
+        while (n < sizeof heap->name - 1 && name[n] != '\0')
+            n++;
+        memcpy(heap->name, name, n);
+    }
+    heap->name[n] = '\0';
+    return S_OK;
+}
+
+const char *wsheap_heap_name(const WS_HEAP *handle)
+{
+    const struct wsh_heap *heap = heap_from_handle((WS_HEAP *)handle);
+
+    return heap != NULL ? heap->name : NULL;
+}

@@ -1,0 +1,152 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Internal contract between the public layer (heap.c, error.c) and the backends.
+ *
+ * The public layer validates arguments, applies the maxSize quota, answers properties and
+ * fills WS_ERROR. A backend only manages memory: it sees validated arguments and answers S_OK
+ * or E_OUTOFMEMORY. The arena serves most allocations without being called at all, through the
+ * bump window [cur, end) that it publishes in the heap object (see struct wsh_heap).
+ */
+#ifndef WSH_INTERNAL_H
+#define WSH_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "wsheap.h"
+
+#define WSH_LIKELY(x)    __builtin_expect(!!(x), 1)
+#define WSH_UNLIKELY(x)  __builtin_expect(!!(x), 0)
+#define WSH_NOINLINE     __attribute__((noinline))
+#define WSH_COLD         __attribute__((cold, noinline))
+#define WSH_PRINTF(f, a) __attribute__((format(printf, f, a)))
+
+/* Every block starts at a multiple of this. Windows promises 8; so do we, and no more. */
+#define WSH_ALIGN ((size_t)8)
+
+/* Rounds `n` up to a multiple of `a` (a power of two). The caller guarantees no overflow. */
+static inline size_t wsh_align_up(size_t n, size_t a)
+{
+    return (n + a - 1) & ~(a - 1);
+}
+
+/* Debug-build invariant check: prints "wsheap: assertion failed at file:line: expr" and
+ * aborts. Compiled out with NDEBUG. */
+#ifdef NDEBUG
+#define wsh_assert(expr) ((void)0)
+#else
+#define wsh_assert(expr) ((expr) ? (void)0 : wsh_assert_fail(#expr, __FILE__, __LINE__))
+#endif
+_Noreturn void wsh_assert_fail(const char *expr, const char *file, int line);
+
+/* --- Options (options.c) -----------------------------------------------------------------------
+ */
+
+enum wsh_backend_kind { WSH_BACKEND_ARENA, WSH_BACKEND_GUARDED };
+
+/* The WSHEAP_* environment, parsed once. See option_table in options.c for each field. */
+struct wsh_options {
+    enum wsh_backend_kind backend; /* WSHEAP_PAGEHEAP */
+    bool backward;                 /* WSHEAP_PAGEHEAP_BACKWARD: guard page before the block */
+    bool unaligned;                /* WSHEAP_PAGEHEAP_UNALIGNED: block flush against the guard */
+    unsigned stack_depth;          /* WSHEAP_STACK_DEPTH: frames kept per guarded block */
+    size_t quarantine_size;        /* WSHEAP_QUARANTINE_MB, in bytes: address space kept unused */
+    bool symbolize;                /* WSHEAP_SYMBOLIZE: run addr2line for reports */
+    bool verbose;                  /* WSHEAP_VERBOSE: print the options in effect */
+    bool help;                     /* WSHEAP_HELP: print the option table */
+};
+
+/* Looks an environment variable up; NULL when unset. */
+typedef const char *wsh_getenv_fn(const char *name);
+/* Receives one warning line (without the "wsheap: warning: " prefix or newline). */
+typedef void wsh_warn_fn(const char *message);
+
+/* Pure: fills `out` with the defaults, then applies every WSHEAP_* variable found through
+ * `get`. Each invalid value is reported once through `warn` and keeps its default. */
+void wsh_options_load(wsh_getenv_fn *get, wsh_warn_fn *warn, struct wsh_options *out);
+
+/* The process-wide options: wsh_options_load() over secure_getenv, run once (pthread_once)
+ * on first use; WSHEAP_HELP / WSHEAP_VERBOSE print then. Never NULL. */
+const struct wsh_options *wsh_options(void);
+
+/* Writes the option table, one "NAME  help" line per variable, to `fd`. */
+void wsh_options_print_help(int fd);
+
+/* --- Heaps ---------------------------------------------------------------------------------------
+ */
+
+struct wsh_heap;
+
+/* What a backend implements. The public layer has validated every argument and applied the
+ * quota: `heap` is live, `size` <= max_size - requested_size, `out` != NULL. Backends return
+ * S_OK or E_OUTOFMEMORY only and never touch WS_ERROR. */
+struct wsh_backend_ops {
+    const char *name; /* "arena", "guarded" */
+    /* Allocates a heap object with the backend's state, zero-filled except as the backend
+     * needs; NULL when out of memory. The public layer fills the common fields. */
+    struct wsh_heap *(*create)(const struct wsh_options *options);
+    /* Returns a block of `size` bytes (8-byte aligned, distinct and non-NULL for size 0).
+     * May move the window; the public layer re-applies the quota to it afterwards. */
+    HRESULT (*alloc)(struct wsh_heap *heap, size_t size, void **out);
+    /* Every block dies; keeps about trim_size bytes for reuse. May move the window. */
+    void (*reset)(struct wsh_heap *heap);
+    /* Releases every block, the backend's state and the heap object itself. */
+    void (*destroy)(struct wsh_heap *heap);
+    /* WS_HEAP_PROPERTY_ACTUAL_SIZE: bytes the heap holds from the system for blocks. */
+    size_t (*actual_size)(const struct wsh_heap *heap);
+};
+
+extern const struct wsh_backend_ops wsh_arena_ops;
+extern const struct wsh_backend_ops wsh_guarded_ops;
+
+#define WSH_HEAP_MAGIC 0x57534850u /* "WSHP" while live; cleared by WsFreeHeap */
+
+/*
+ * The object behind a WS_HEAP handle.
+ *
+ * The first three fields are the fast path, and WsAlloc (heap.c) serves an allocation of n
+ * bytes, 0 < n <= end - cur, by bumping `cur` without calling the backend. The backend owns
+ * `cur` and `limit` (the end of its current chunk); the public layer derives `end` from them
+ * and the quota left (wsh_heap_sync_window), so the fast path needs no separate quota test. A
+ * backend that must see every allocation (guarded) keeps cur == limit == NULL, so the window is
+ * empty and every call takes the slow path, which calls ops->alloc.
+ */
+struct wsh_heap {
+    char *cur;             /* next free byte of the window; 8-aligned */
+    char *end;             /* window end: min(limit, cur + quota left rounded down to 8) */
+    size_t requested_size; /* WS_HEAP_PROPERTY_REQUESTED_SIZE: exact sum since reset */
+    char *limit;           /* backend: end of the current chunk; 8-aligned */
+    size_t max_size;       /* WS_HEAP_PROPERTY_MAX_SIZE */
+    size_t trim_size;      /* WS_HEAP_PROPERTY_TRIM_SIZE */
+    const struct wsh_backend_ops *ops; /* chosen at WsCreateHeap, kept for life */
+    uint32_t magic;                    /* WSH_HEAP_MAGIC while live */
+    uint32_t n_resets;                 /* resets since creation (reports show it) */
+    char name[WSHEAP_NAME_MAX];        /* wsheap_set_heap_name; "" when unset */
+};
+
+/* Recomputes heap->end from cur, limit and the quota left. Called by the public layer after
+ * every backend call that may have moved the window. */
+static inline void wsh_heap_sync_window(struct wsh_heap *heap)
+{
+    size_t room = (size_t)(heap->limit - heap->cur);
+    size_t quota_left = (heap->max_size - heap->requested_size) & ~(WSH_ALIGN - 1);
+
+    heap->end = heap->cur + (quota_left < room ? quota_left : room);
+}
+
+/* The backend that heaps created now use, from wsh_options(). */
+const struct wsh_backend_ops *wsh_backend_select(void);
+
+/* --- Errors (error.c) ----------------------------------------------------------------------------
+ */
+
+/* Adds the formatted message to `error` (when not NULL) as its newest string and returns `hr`,
+ * so that a failure path is one line: return wsh_fail(error, E_INVALIDARG, "...");
+ * If the string cannot be stored (out of memory), the error object is left as it was. */
+HRESULT wsh_fail(WS_ERROR *error, HRESULT hr, const char *fmt, ...) WSH_PRINTF(3, 4);
+
+/* Writes "wsheap: warning: <message>\n" to stderr with one write(2). */
+void wsh_warn(const char *message);
+
+#endif

@@ -1,0 +1,254 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * White-box tests of the arena backend: the fast-path window and the quota folded into it,
+ * chunk growth, large blocks in chunks of their own, what a reset keeps (trimSize), and that
+ * repeating the same round after a reset makes no request to the system allocator.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "internal.h"
+#include "os.h"
+
+static WS_HEAP *new_heap(size_t max_size, size_t trim_size)
+{
+    WS_HEAP *heap = NULL;
+
+    assert_int_equal(WsCreateHeap(max_size, trim_size, NULL, 0, &heap, NULL), S_OK);
+    assert_string_equal(wsheap_backend_name(heap), "arena");
+    return heap;
+}
+
+static size_t property(WS_HEAP *heap, WS_HEAP_PROPERTY_ID id)
+{
+    size_t value = 0;
+
+    assert_int_equal(WsGetHeapProperty(heap, id, &value, sizeof value, NULL), S_OK);
+    return value;
+}
+
+static void *alloc(WS_HEAP *heap, size_t size)
+{
+    void *p = NULL;
+
+    assert_int_equal(WsAlloc(heap, size, &p, NULL), S_OK);
+    assert_non_null(p);
+    assert_int_equal((uintptr_t)p % 8, 0);
+    if (size > 0) {
+        memset(p, 0xA5, size);
+    }
+    return p;
+}
+
+/* One round of the W1-like workload: a fixed sequence of sizes, every byte written. */
+static size_t run_round(WS_HEAP *heap, unsigned seed, int n)
+{
+    size_t total = 0;
+
+    for (int i = 0; i < n; i++) {
+        size_t size;
+
+        seed = seed * 1103515245u + 12345u;
+        size = (seed >> 8) % 100 < 70   ? 8 + (seed >> 16) % 57
+               : (seed >> 8) % 100 < 95 ? 65 + (seed >> 16) % 448
+                                        : 513 + (seed >> 16) % 3584;
+        alloc(heap, size);
+        total += size;
+    }
+    return total;
+}
+
+static void test_window_is_the_chunk_and_the_quota(void **state)
+{
+    struct wsh_heap *h;
+    WS_HEAP *heap = new_heap(100, 0);
+
+    (void)state;
+    h = (struct wsh_heap *)heap;
+    assert_ptr_equal(h->cur, h->end); /* no chunk before the first allocation */
+    alloc(heap, 1);
+    /* A heap with maxSize 100 gets a chunk of 104 bytes, and the window stops at the quota:
+     * 99 bytes are left, so the window ends 96 bytes (rounded down) after cur. */
+    assert_int_equal(property(heap, WS_HEAP_PROPERTY_ACTUAL_SIZE), 104);
+    assert_int_equal((size_t)(h->end - h->cur), 96);
+    alloc(heap, 96); /* served by the window */
+    assert_ptr_equal(h->cur, h->end);
+    alloc(heap, 3); /* 3 bytes left: the slow path's exact test allows it */
+    assert_int_equal(property(heap, WS_HEAP_PROPERTY_REQUESTED_SIZE), 100);
+    WsFreeHeap(heap);
+}
+
+static void test_chunks_double_and_large_blocks_get_their_own(void **state)
+{
+    WS_HEAP *heap = new_heap(SIZE_MAX, 0);
+
+    (void)state;
+    alloc(heap, 16);
+    assert_int_equal(property(heap, WS_HEAP_PROPERTY_ACTUAL_SIZE), 4096);
+    alloc(heap, 4096 - 16); /* fills the first chunk exactly */
+    assert_int_equal(property(heap, WS_HEAP_PROPERTY_ACTUAL_SIZE), 4096);
+    alloc(heap, 8); /* second chunk: twice the first */
+    assert_int_equal(property(heap, WS_HEAP_PROPERTY_ACTUAL_SIZE), 4096 + 8192);
+    alloc(heap, 1 << 20); /* far larger than the next chunk: a chunk of its own */
+    assert_int_equal(property(heap, WS_HEAP_PROPERTY_ACTUAL_SIZE), 4096 + 8192 + (1 << 20));
+    alloc(heap, 8); /* still served from the second chunk, not a new one */
+    assert_int_equal(property(heap, WS_HEAP_PROPERTY_ACTUAL_SIZE), 4096 + 8192 + (1 << 20));
+    WsFreeHeap(heap);
+}
+
+static void test_zero_size_blocks_are_distinct(void **state)
+{
+    WS_HEAP *heap = new_heap(0, 0); /* maxSize 0: only zero-size requests succeed */
+    void *a, *b;
+
+    (void)state;
+    a = alloc(heap, 0);
+    b = alloc(heap, 0);
+    assert_ptr_not_equal(a, b);
+    assert_int_equal(property(heap, WS_HEAP_PROPERTY_REQUESTED_SIZE), 0);
+    WsFreeHeap(heap);
+}
+
+static void test_reset_rewinds_a_single_chunk_without_requests(void **state)
+{
+    WS_HEAP *heap = new_heap(SIZE_MAX, 0);
+    void *first, *again;
+
+    (void)state;
+    first = alloc(heap, 24);
+    alloc(heap, 100);
+    wsh_os_fail_at(0); /* resets the request counter */
+    assert_int_equal(WsResetHeap(heap, NULL), S_OK);
+    again = alloc(heap, 24);
+    assert_ptr_equal(first, again); /* the same memory, reused */
+    assert_int_equal(wsh_os_requests(), 0);
+    assert_int_equal(property(heap, WS_HEAP_PROPERTY_ACTUAL_SIZE), 4096);
+    WsFreeHeap(heap);
+}
+
+static void test_trim_zero_keeps_the_first_chunk_only(void **state)
+{
+    WS_HEAP *heap = new_heap(SIZE_MAX, 0);
+
+    (void)state;
+    run_round(heap, 1, 1000);
+    assert_true(property(heap, WS_HEAP_PROPERTY_ACTUAL_SIZE) > 100000);
+    assert_int_equal(WsResetHeap(heap, NULL), S_OK);
+    /* Windows keeps its first chunk at trimSize 0; so does wsheap (4096 bytes, not 128). */
+    assert_int_equal(property(heap, WS_HEAP_PROPERTY_ACTUAL_SIZE), 4096);
+    WsFreeHeap(heap);
+}
+
+static void test_trim_size_bounds_what_reset_keeps(void **state)
+{
+    WS_HEAP *heap = new_heap(SIZE_MAX, 64 * 1024);
+
+    (void)state;
+    run_round(heap, 2, 1000); /* about 200 KiB */
+    assert_int_equal(WsResetHeap(heap, NULL), S_OK);
+    assert_true(property(heap, WS_HEAP_PROPERTY_ACTUAL_SIZE) <= 64 * 1024);
+    assert_true(property(heap, WS_HEAP_PROPERTY_ACTUAL_SIZE) >= 4096);
+    WsFreeHeap(heap);
+}
+
+static void test_trim_above_max_keeps_everything_needed(void **state)
+{
+    /* trimSize > maxSize: "not trimmed". The kept chunk holds the whole round. */
+    WS_HEAP *heap = new_heap(1 << 20, (1 << 20) + 1);
+    size_t used;
+
+    (void)state;
+    used = run_round(heap, 3, 1000);
+    assert_int_equal(WsResetHeap(heap, NULL), S_OK);
+    assert_true(property(heap, WS_HEAP_PROPERTY_ACTUAL_SIZE) >= used);
+    WsFreeHeap(heap);
+}
+
+/* The central promise: when trimSize covers a round, repeating the round after a reset makes no
+ * allocator call and no system call, whatever the round's block sizes. */
+static void test_steady_state_makes_no_requests(void **state)
+{
+    static const struct {
+        int n;           /* allocations per round */
+        size_t big_size; /* 0, or one extra large block per round */
+    } rounds[] = {{10, 0}, {1000, 0}, {1000, 200 * 1024}, {64, 256 * 1024}, {100000, 0}};
+
+    (void)state;
+    for (size_t i = 0; i < sizeof rounds / sizeof rounds[0]; i++) {
+        WS_HEAP *heap = new_heap(SIZE_MAX, 64 << 20);
+
+        for (int warm = 0; warm < 2; warm++) {
+            run_round(heap, 7, rounds[i].n);
+            if (rounds[i].big_size) alloc(heap, rounds[i].big_size);
+            assert_int_equal(WsResetHeap(heap, NULL), S_OK);
+        }
+        wsh_os_fail_at(0);
+        for (int r = 0; r < 5; r++) {
+            run_round(heap, 7, rounds[i].n);
+            if (rounds[i].big_size) alloc(heap, rounds[i].big_size);
+            assert_int_equal(WsResetHeap(heap, NULL), S_OK);
+        }
+        assert_int_equal(wsh_os_requests(), 0);
+        WsFreeHeap(heap);
+    }
+}
+
+/* Rounds of varying size settle too: the kept chunk has a quarter of headroom, so after the
+ * largest round has been seen once, no round asks the system for memory. */
+static void test_varying_rounds_settle(void **state)
+{
+    WS_HEAP *heap = new_heap(SIZE_MAX, SIZE_MAX);
+
+    (void)state;
+    for (unsigned seed = 0; seed < 20; seed++) {
+        run_round(heap, seed, 1000);
+        assert_int_equal(WsResetHeap(heap, NULL), S_OK);
+    }
+    wsh_os_fail_at(0);
+    for (unsigned seed = 0; seed < 20; seed++) {
+        run_round(heap, seed, 1000);
+        assert_int_equal(WsResetHeap(heap, NULL), S_OK);
+    }
+    assert_int_equal(wsh_os_requests(), 0);
+    WsFreeHeap(heap);
+}
+
+static void test_out_of_memory_leaves_the_heap_usable(void **state)
+{
+    WS_HEAP *heap = new_heap(SIZE_MAX, 0);
+    void *p = (void *)0x1;
+
+    (void)state;
+    alloc(heap, 4096); /* the first chunk is full */
+    wsh_os_fail_at(1); /* the next chunk cannot be had */
+    assert_int_equal(WsAlloc(heap, 16, &p, NULL), E_OUTOFMEMORY);
+    assert_ptr_equal(p, (void *)0x1);
+    assert_int_equal(property(heap, WS_HEAP_PROPERTY_REQUESTED_SIZE), 4096);
+    alloc(heap, 16); /* the next attempt succeeds */
+    assert_int_equal(property(heap, WS_HEAP_PROPERTY_REQUESTED_SIZE), 4112);
+    wsh_os_fail_at(0);
+    WsFreeHeap(heap);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_window_is_the_chunk_and_the_quota),
+        cmocka_unit_test(test_chunks_double_and_large_blocks_get_their_own),
+        cmocka_unit_test(test_zero_size_blocks_are_distinct),
+        cmocka_unit_test(test_reset_rewinds_a_single_chunk_without_requests),
+        cmocka_unit_test(test_trim_zero_keeps_the_first_chunk_only),
+        cmocka_unit_test(test_trim_size_bounds_what_reset_keeps),
+        cmocka_unit_test(test_trim_above_max_keeps_everything_needed),
+        cmocka_unit_test(test_steady_state_makes_no_requests),
+        cmocka_unit_test(test_varying_rounds_settle),
+        cmocka_unit_test(test_out_of_memory_leaves_the_heap_usable),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,148 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Tests of the WSHEAP_* option loader through its pure entry point, over fixed lookup tables:
+ * defaults, every valid value, and invalid values (one warning each, the default kept). No test
+ * here reads the real environment.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "internal.h"
+
+/* The environment a test sees: NULL-terminated name/value pairs. */
+static const char *const *fake_env;
+static char warnings[8][256];
+static int n_warnings;
+
+static const char *fake_getenv(const char *name)
+{
+    for (const char *const *e = fake_env; e != NULL && e[0] != NULL; e += 2)
+        if (strcmp(e[0], name) == 0) return e[1];
+    return NULL;
+}
+
+static void record_warning(const char *message)
+{
+    if (n_warnings < 8) snprintf(warnings[n_warnings], sizeof warnings[0], "%s", message);
+    n_warnings++;
+}
+
+static struct wsh_options load(const char *const *env)
+{
+    struct wsh_options o;
+
+    fake_env = env;
+    n_warnings = 0;
+    wsh_options_load(fake_getenv, record_warning, &o);
+    return o;
+}
+
+static void test_defaults(void **state)
+{
+    struct wsh_options o = load(NULL);
+
+    (void)state;
+    assert_int_equal(n_warnings, 0);
+    assert_int_equal(o.backend, WSH_BACKEND_ARENA);
+    assert_false(o.backward);
+    assert_false(o.unaligned);
+    assert_int_equal(o.stack_depth, 16);
+    assert_int_equal(o.quarantine_size, (size_t)1024 << 20);
+    assert_true(o.symbolize);
+    assert_false(o.verbose);
+    assert_false(o.help);
+}
+
+static void test_valid_values(void **state)
+{
+    static const char *const env[] = {"WSHEAP_PAGEHEAP",
+                                      "1",
+                                      "WSHEAP_PAGEHEAP_BACKWARD",
+                                      "1",
+                                      "WSHEAP_PAGEHEAP_UNALIGNED",
+                                      "1",
+                                      "WSHEAP_STACK_DEPTH",
+                                      "64",
+                                      "WSHEAP_QUARANTINE_MB",
+                                      "0",
+                                      "WSHEAP_SYMBOLIZE",
+                                      "0",
+                                      "WSHEAP_VERBOSE",
+                                      "1",
+                                      "WSHEAP_HELP",
+                                      "1",
+                                      NULL};
+    struct wsh_options o = load(env);
+
+    (void)state;
+    assert_int_equal(n_warnings, 0);
+    assert_int_equal(o.backend, WSH_BACKEND_GUARDED);
+    assert_true(o.backward);
+    assert_true(o.unaligned);
+    assert_int_equal(o.stack_depth, 64);
+    assert_int_equal(o.quarantine_size, 0);
+    assert_false(o.symbolize);
+    assert_true(o.verbose);
+    assert_true(o.help);
+}
+
+static void test_pageheap_zero_keeps_the_arena(void **state)
+{
+    static const char *const env[] = {"WSHEAP_PAGEHEAP", "0", NULL};
+    struct wsh_options o = load(env);
+
+    (void)state;
+    assert_int_equal(n_warnings, 0);
+    assert_int_equal(o.backend, WSH_BACKEND_ARENA);
+}
+
+/* Each invalid value: exactly one warning naming the variable, and the default kept. */
+static void test_invalid_values_warn_once_and_keep_defaults(void **state)
+{
+    static const struct {
+        const char *name, *value;
+    } cases[] = {
+        {"WSHEAP_PAGEHEAP", "yes"},
+        {"WSHEAP_PAGEHEAP", "2"},
+        {"WSHEAP_PAGEHEAP", ""},
+        {"WSHEAP_PAGEHEAP", "1 "},
+        {"WSHEAP_PAGEHEAP", "-1"},
+        {"WSHEAP_PAGEHEAP_BACKWARD", "true"},
+        {"WSHEAP_PAGEHEAP_UNALIGNED", "01x"},
+        {"WSHEAP_STACK_DEPTH", "65"},
+        {"WSHEAP_STACK_DEPTH", "99999999999999999999999"},
+        {"WSHEAP_QUARANTINE_MB", "1048577"},
+        {"WSHEAP_SYMBOLIZE", "on"},
+        {"WSHEAP_HELP", " 1"},
+    };
+    struct wsh_options defaults = load(NULL);
+
+    (void)state;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *env[] = {cases[i].name, cases[i].value, NULL};
+        struct wsh_options o = load(env);
+
+        assert_int_equal(n_warnings, 1);
+        assert_non_null(strstr(warnings[0], cases[i].name));
+        assert_non_null(strstr(warnings[0], "using the default"));
+        assert_memory_equal(&o, &defaults, sizeof o);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_valid_values),
+        cmocka_unit_test(test_pageheap_zero_keeps_the_arena),
+        cmocka_unit_test(test_invalid_values_warn_once_and_keep_defaults),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
