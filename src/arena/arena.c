@@ -10,6 +10,7 @@
 
 #include "../internal.h"
 #include "../os.h"
+#include "cache.h"
 
 /*
  * Memory layout. Every chunk, normal or holding one large block, is one system allocation:
@@ -53,8 +54,10 @@ static struct arena *arena_of(struct wsh_heap *heap)
 /* A new chunk of `size` usable bytes, counted in a->held; NULL when out of memory. */
 static struct arena_chunk *chunk_new(struct arena *a, size_t size)
 {
-    struct arena_chunk *c = wsh_os_malloc(sizeof *c + size);
+    struct arena_chunk *c = NULL;
 
+    if (size == ARENA_FIRST_CHUNK) c = wsh_cache_get(WSH_CACHE_CHUNK);
+    if (c == NULL) c = wsh_os_malloc(sizeof *c + size);
     if (c == NULL) return NULL;
     c->next = NULL;
     c->size = size;
@@ -66,7 +69,7 @@ static struct arena_chunk *chunk_new(struct arena *a, size_t size)
 static void chunk_free(struct arena *a, struct arena_chunk *c)
 {
     a->held -= c->size;
-    wsh_os_free(c);
+    if (c->size != ARENA_FIRST_CHUNK || !wsh_cache_put(WSH_CACHE_CHUNK, c)) wsh_os_free(c);
 }
 
 /* Makes `c` the current chunk with its first `used` bytes taken. */
@@ -79,9 +82,10 @@ static void set_current(struct arena *a, struct arena_chunk *c, size_t used)
 
 static struct wsh_heap *arena_create(const struct wsh_options *options)
 {
-    struct arena *a = wsh_os_malloc(sizeof *a);
+    struct arena *a = wsh_cache_get(WSH_CACHE_HEAP);
 
     (void)options;
+    if (a == NULL) a = wsh_os_malloc(sizeof *a);
     if (a == NULL) return NULL;
     memset(a, 0, sizeof *a);
     a->next_size = ARENA_FIRST_CHUNK;
@@ -210,7 +214,7 @@ static void arena_destroy(struct wsh_heap *heap)
         next = c->next;
         chunk_free(a, c);
     }
-    wsh_os_free(a);
+    if (!wsh_cache_put(WSH_CACHE_HEAP, a)) wsh_os_free(a);
 }
 
 static size_t arena_actual_size(const struct wsh_heap *heap)
