@@ -31,8 +31,7 @@ static WS_ERROR *error_from_handle(WS_ERROR *error)
     return error != NULL && error->magic == ERROR_MAGIC ? error : NULL;
 }
 
-/* --- Strings ------------------------------------------------------------------------------------
- */
+/* --- Strings ---------------------------------------------------------------------------------- */
 
 /* Appends a copy of `length` code units. Returns S_OK or E_OUTOFMEMORY (nothing changed). */
 static HRESULT append_string(WS_ERROR *error, const WCHAR *chars, ULONG length)
@@ -110,7 +109,7 @@ static size_t utf8_to_utf16(const char *s, WCHAR *out, size_t cap)
 
 size_t wsheap_string_to_utf8(const WS_STRING *string, char *buf, size_t size)
 {
-    size_t n = 0;
+    size_t n = 0, written = 0; /* written: bytes of whole characters that fit in buf */
 
     for (ULONG i = 0; string != NULL && i < string->length; i++) {
         uint32_t c = string->chars[i];
@@ -143,15 +142,18 @@ size_t wsheap_string_to_utf8(const WS_STRING *string, char *buf, size_t size)
             enc[3] = (unsigned char)(0x80 | (c & 0x3F));
             len = 4;
         }
-        for (size_t k = 0; k < len; k++, n++)
-            if (n + 1 < size) buf[n] = (char)enc[k];
+        /* A character is written whole or not at all, and nothing after a cut one. */
+        if (written == n && n + len < size) {
+            memcpy(buf + n, enc, len);
+            written += len;
+        }
+        n += len;
     }
-    if (size > 0) buf[n < size ? n : size - 1] = '\0';
+    if (size > 0) buf[written] = '\0';
     return n;
 }
 
-/* --- Failing calls
- * -------------------------------------------------------------------------------- */
+/* --- Failing calls ---------------------------------------------------------------------------- */
 
 HRESULT wsh_fail(WS_ERROR *error, HRESULT hr, const char *fmt, ...)
 {
@@ -185,8 +187,7 @@ _Noreturn void wsh_assert_fail(const char *expr, const char *file, int line)
     abort();
 }
 
-/* --- HRESULT names
- * ---------------------------------------------------------------------------------- */
+/* --- HRESULT names ---------------------------------------------------------------------------- */
 
 const char *wsheap_hresult_name(HRESULT hr)
 {
@@ -212,8 +213,7 @@ const char *wsheap_hresult_message(HRESULT hr)
     return "unknown HRESULT";
 }
 
-/* --- The WS_ERROR API ----------------------------------------------------------------------------
- */
+/* --- The WS_ERROR API ------------------------------------------------------------------------- */
 
 HRESULT WsCreateError(const WS_ERROR_PROPERTY *properties, ULONG propertyCount, WS_ERROR **error)
 {

@@ -192,6 +192,9 @@ static void arena_reset(struct wsh_heap *heap)
     for (c = a->others; c != NULL; c = c->next)
         used += c->used;
     target = wsh_align_up(used + used / 4, ARENA_ROUND_UNIT);
+    /* Not trimmed: the merged chunk is at least all the heap held, so nothing is given back. */
+    if (heap->trim_size > heap->max_size && target < a->held)
+        target = wsh_align_up(a->held, ARENA_ROUND_UNIT);
     if (target > keep_limit) target = keep_limit;
 
     keep = choose_kept_chunk(a, target, keep_limit);
