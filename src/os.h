@@ -16,15 +16,26 @@ size_t wsh_os_page_size(void);
 /* malloc/free for heap objects and arena chunks. wsh_os_malloc returns NULL on failure. */
 void *wsh_os_malloc(size_t size);
 void wsh_os_free(void *p);
+/* Successful wsh_os_malloc and wsh_os_map calls made by the calling thread so far: the
+ * difference across one backend call is the system allocations that call made (stats.c). */
+unsigned long wsh_os_thread_allocations(void);
 
 /* Maps `size` bytes (a multiple of the page size) of private anonymous memory, readable and
  * writable when `accessible`, else PROT_NONE (an address-space reservation). NULL on failure. */
 void *wsh_os_map(size_t size, bool accessible);
+/* wsh_os_map, at an address that is a multiple of `align` (a power of two, a multiple of the
+ * page size). One request, however many system calls the alignment takes. */
+void *wsh_os_map_aligned(size_t size, size_t align, bool accessible);
 /* Unmaps a range from wsh_os_map (or part of one). Returns false on failure. */
 bool wsh_os_unmap(void *addr, size_t size);
 /* mprotect: read+write when `accessible`, else PROT_NONE. Returns false on failure (ENOMEM
  * when the split would pass vm.max_map_count). */
 bool wsh_os_protect(void *addr, size_t size, bool accessible);
+/* Replaces [addr, addr + size), part of a mapping from wsh_os_map, with fresh PROT_NONE
+ * memory (mmap MAP_FIXED): drops the contents and, unlike mprotect, lets the kernel merge the
+ * range with its PROT_NONE neighbours, however many mappings mprotect had split it into.
+ * Returns false on failure. */
+bool wsh_os_remap_inaccessible(void *addr, size_t size);
 /* madvise(MADV_DONTNEED): drops the pages' contents and memory; the range stays mapped. */
 bool wsh_os_discard(void *addr, size_t size);
 
@@ -34,9 +45,22 @@ bool wsh_os_discard(void *addr, size_t size);
 bool wsh_os_has_guard_advice(void);
 bool wsh_os_guard_install(void *addr, size_t size);
 bool wsh_os_guard_remove(void *addr, size_t size);
+/* Installs guard markers on `count` ranges of `size` bytes, the first at `first` and each
+ * `stride` bytes after the previous one, in one system call (process_madvise on this process;
+ * Linux 6.13+ accepts the guard advice there). Returns how many leading ranges are guarded: 0
+ * when it failed or the kernel cannot (the caller then installs one range at a time). One
+ * request, whatever `count`. */
+size_t wsh_os_guard_install_strided(char *first, size_t stride, size_t count, size_t size);
 
-/* --- Test hooks ----------------------------------------------------------------------------------
- */
+/* The calling thread's kernel id (gettid). */
+int wsh_os_thread_id(void);
+/* The number of mappings the process has now (lines of /proc/self/maps); 0 when unreadable. */
+size_t wsh_os_count_mappings(void);
+/* vm.max_map_count, read from /proc/sys/vm/max_map_count; the kernel default 65530 when it
+ * cannot be read. */
+size_t wsh_os_max_map_count(void);
+
+/* --- Test hooks ------------------------------------------------------------------------------- */
 
 /* Makes the n-th request from now (1 = the next) fail, once; 0 disarms. Counts every thread's
  * requests. Used by the fault-injection tests only. */

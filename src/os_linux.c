@@ -5,9 +5,13 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "os.h"
@@ -22,6 +26,8 @@
 static atomic_ulong n_requests; /* requests since the last wsh_os_fail_at */
 static atomic_ulong fail_at;    /* 0: disarmed; else the request number that fails */
 static atomic_bool no_guard_advice;
+/* Successful wsh_os_malloc/wsh_os_map calls by this thread, for the statistics (stats.c). */
+static _Thread_local unsigned long thread_allocations __attribute__((tls_model("initial-exec")));
 
 /* Counts one request; true when the test hook says this one must fail. */
 static bool injected_failure(void)
@@ -66,8 +72,17 @@ size_t wsh_os_page_size(void)
 
 void *wsh_os_malloc(size_t size)
 {
+    void *p;
+
     if (injected_failure()) return NULL;
-    return malloc(size);
+    p = malloc(size);
+    if (p != NULL) thread_allocations++;
+    return p;
+}
+
+unsigned long wsh_os_thread_allocations(void)
+{
+    return thread_allocations;
 }
 
 void wsh_os_free(void *p)
@@ -82,7 +97,35 @@ void *wsh_os_map(size_t size, bool accessible)
     if (injected_failure()) return NULL;
     p = mmap(NULL, size, accessible ? PROT_READ | PROT_WRITE : PROT_NONE,
              MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    return p == MAP_FAILED ? NULL : p;
+    if (p == MAP_FAILED) return NULL;
+    thread_allocations++;
+    return p;
+}
+
+void *wsh_os_map_aligned(size_t size, size_t align, bool accessible)
+{
+    int prot = accessible ? PROT_READ | PROT_WRITE : PROT_NONE;
+    int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
+    uintptr_t start, aligned;
+    char *p;
+
+    if (injected_failure()) return NULL;
+    p = mmap(NULL, size, prot, flags, -1, 0);
+    if (p == MAP_FAILED) return NULL;
+    if (((uintptr_t)p & (align - 1)) == 0) {
+        thread_allocations++;
+        return p;
+    }
+    /* Not aligned: map `align` more and trim both ends. */
+    munmap(p, size);
+    p = mmap(NULL, size + align, prot, flags, -1, 0);
+    if (p == MAP_FAILED) return NULL;
+    start = (uintptr_t)p;
+    aligned = (start + align - 1) & ~(uintptr_t)(align - 1);
+    if (aligned > start) munmap(p, aligned - start);
+    if (start + align > aligned) munmap((char *)aligned + size, start + align - aligned);
+    thread_allocations++;
+    return (char *)aligned;
 }
 
 bool wsh_os_unmap(void *addr, size_t size)
@@ -94,6 +137,15 @@ bool wsh_os_protect(void *addr, size_t size, bool accessible)
 {
     if (injected_failure()) return false;
     return mprotect(addr, size, accessible ? PROT_READ | PROT_WRITE : PROT_NONE) == 0;
+}
+
+bool wsh_os_remap_inaccessible(void *addr, size_t size)
+{
+    void *p;
+
+    if (injected_failure()) return false;
+    p = mmap(addr, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+    return p == addr;
 }
 
 bool wsh_os_discard(void *addr, size_t size)
@@ -138,5 +190,131 @@ bool wsh_os_guard_install(void *addr, size_t size)
 bool wsh_os_guard_remove(void *addr, size_t size)
 {
     if (!wsh_os_has_guard_advice()) return false;
+    if (injected_failure()) return false;
     return madvise(addr, size, MADV_GUARD_REMOVE) == 0;
+}
+
+/* A pidfd for this process (process_madvise wants one), reopened after fork: an inherited
+ * pidfd names the parent. The cache packs pid << 32 | fd; -1 when pidfds are not available. */
+static int own_pidfd(void)
+{
+    static _Atomic uint64_t cache;
+    uint64_t c = atomic_load_explicit(&cache, memory_order_acquire), mine;
+    int pid = getpid(), fd;
+
+    if (c != 0 && (int)(c >> 32) == pid) return (int)(uint32_t)c;
+    fd = (int)syscall(SYS_pidfd_open, pid, 0);
+    if (fd < 0) return -1;
+    mine = (uint64_t)(uint32_t)pid << 32 | (uint32_t)fd;
+    if (!atomic_compare_exchange_strong(&cache, &c, mine)) {
+        close(fd); /* another thread cached one meanwhile */
+        return (int)(uint32_t)c;
+    }
+    if (c != 0) close((int)(uint32_t)c); /* the parent's, inherited by this child */
+    return fd;
+}
+
+size_t wsh_os_guard_install_strided(char *first, size_t stride, size_t count, size_t size)
+{
+    static atomic_bool unsupported;
+    struct iovec iov[256];
+    long done;
+    int fd;
+
+    if (count == 0 || !wsh_os_has_guard_advice() ||
+        atomic_load_explicit(&unsupported, memory_order_relaxed))
+        return 0;
+    if (injected_failure()) return 0;
+    if (count > sizeof iov / sizeof iov[0]) count = sizeof iov / sizeof iov[0];
+    fd = own_pidfd();
+    if (fd < 0) {
+        if (errno == ENOSYS || errno == EPERM)
+            atomic_store_explicit(&unsupported, true, memory_order_relaxed);
+        return 0;
+    }
+    for (size_t i = 0; i < count; i++) {
+        iov[i].iov_base = first + i * stride;
+        iov[i].iov_len = size;
+    }
+    done = syscall(SYS_process_madvise, fd, iov, count, MADV_GUARD_INSTALL, 0);
+    if (done < 0) {
+        /* EINVAL: a kernel that has the advice but not through process_madvise (or a filter). */
+        if (errno == EINVAL || errno == ENOSYS || errno == EPERM)
+            atomic_store_explicit(&unsupported, true, memory_order_relaxed);
+        return 0;
+    }
+    return (size_t)done / size;
+}
+
+int wsh_os_thread_id(void)
+{
+    return (int)syscall(SYS_gettid);
+}
+
+/* Calls `line` once per line of the file at `path` (without the newline), reading it with
+ * open/read into a stack buffer; lines longer than the buffer are cut. False when unreadable. */
+static bool for_each_line(const char *path, void (*line)(const char *text, size_t n, void *arg),
+                          void *arg)
+{
+    char buf[4096];
+    size_t used = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+    if (fd < 0) return false;
+    for (;;) {
+        ssize_t got = read(fd, buf + used, sizeof buf - used);
+        size_t start = 0;
+
+        if (got < 0 && errno == EINTR) continue;
+        if (got <= 0) break;
+        used += (size_t)got;
+        for (size_t i = 0; i < used; i++) {
+            if (buf[i] == '\n') {
+                line(buf + start, i - start, arg);
+                start = i + 1;
+            }
+        }
+        if (start == 0 && used == sizeof buf) { /* a line longer than the buffer */
+            line(buf, used, arg);
+            used = 0;
+            continue;
+        }
+        used -= start;
+        for (size_t i = 0; i < used; i++)
+            buf[i] = buf[start + i];
+    }
+    if (used > 0) line(buf, used, arg);
+    close(fd);
+    return true;
+}
+
+static void count_line(const char *text, size_t n, void *arg)
+{
+    (void)text;
+    (void)n;
+    (*(size_t *)arg)++;
+}
+
+static void parse_count(const char *text, size_t n, void *arg)
+{
+    size_t v = 0;
+
+    for (size_t i = 0; i < n && text[i] >= '0' && text[i] <= '9'; i++)
+        v = v * 10 + (size_t)(text[i] - '0');
+    *(size_t *)arg = v;
+}
+
+size_t wsh_os_count_mappings(void)
+{
+    size_t n = 0;
+
+    return for_each_line("/proc/self/maps", count_line, &n) ? n : 0;
+}
+
+size_t wsh_os_max_map_count(void)
+{
+    size_t v = 0;
+
+    if (!for_each_line("/proc/sys/vm/max_map_count", parse_count, &v) || v == 0) return 65530;
+    return v;
 }

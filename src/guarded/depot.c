@@ -1,0 +1,168 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The stack depot: every distinct stack is stored once, append-only, and named by a 32-bit
+ * handle that blocks and spans keep instead of a copy. Lookups and reads take no lock and
+ * never allocate, so the signal handler can read stacks; inserting a new stack takes one lock.
+ * Nothing is ever freed, so a handle stays valid for the life of the process.
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "../os.h"
+#include "guarded.h"
+
+/*
+ * Storage is a series of 1 MiB chunks of words. One stored stack:
+ *
+ *   word 0: hash (low 32 bits) | number of frames (high 32 bits)
+ *   word 1: handle of the next stack in the same hash bucket (0 ends the chain)
+ *   word 2..: the frames
+ *
+ * handle = chunk index * CHUNK_WORDS + word offset + 1, so 0 means "no stack".
+ */
+#define CHUNK_SHIFT 17
+#define CHUNK_WORDS ((size_t)1 << CHUNK_SHIFT) /* 1 MiB of 8-byte words */
+#define MAX_CHUNKS  4096                       /* 4 GiB of stacks at most */
+#define N_BUCKETS   ((size_t)1 << 16)
+
+static _Atomic(uintptr_t *) chunks[MAX_CHUNKS];
+static _Atomic uint32_t buckets[N_BUCKETS];
+static pthread_mutex_t depot_lock = PTHREAD_MUTEX_INITIALIZER;
+static size_t n_chunks;  /* chunks mapped (under depot_lock) */
+static size_t cur_chunk; /* the chunk being filled: n_chunks - 1 */
+static size_t cur_used;  /* words used in it */
+static atomic_size_t n_stacks;
+
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void lock_for_fork(void)
+{
+    pthread_mutex_lock(&depot_lock);
+}
+
+static void unlock_after_fork(void)
+{
+    pthread_mutex_unlock(&depot_lock);
+}
+
+/* A fork while another thread inserts must not leave the child's depot_lock held. */
+static void watch_forks(void)
+{
+    pthread_atfork(lock_for_fork, unlock_after_fork, unlock_after_fork);
+}
+
+/* Two independent lanes, so that the multiplications of even and odd frames overlap. */
+static uint32_t hash_frames(const uintptr_t *pcs, size_t n)
+{
+    uint64_t a = 0x9ae16a3b2f90404fu ^ n, b = 0xc3a5c85c97cb3127u;
+    size_t i = 0;
+
+    for (; i + 2 <= n; i += 2) {
+        a = (a ^ pcs[i]) * 0xff51afd7ed558ccdu;
+        b = (b ^ pcs[i + 1]) * 0xc4ceb9fe1a85ec53u;
+    }
+    if (i < n) a = (a ^ pcs[i]) * 0xff51afd7ed558ccdu;
+    a ^= (b >> 31) ^ (a >> 29);
+    a *= 0x9e3779b97f4a7c15u;
+    return (uint32_t)(a >> 32);
+}
+
+/* The words of the stack named `handle`, or NULL when it names nothing stored. */
+static const uintptr_t *record_of(uint32_t handle)
+{
+    size_t v, chunk, off;
+    const uintptr_t *base;
+
+    if (handle == 0) return NULL;
+    v = (size_t)handle - 1;
+    chunk = v >> CHUNK_SHIFT;
+    off = v & (CHUNK_WORDS - 1);
+    if (chunk >= MAX_CHUNKS || off + 2 > CHUNK_WORDS) return NULL;
+    base = atomic_load_explicit(&chunks[chunk], memory_order_acquire);
+    if (base == NULL) return NULL;
+    if (off + 2 + (base[off] >> 32) > CHUNK_WORDS) return NULL;
+    return base + off;
+}
+
+static bool record_equals(const uintptr_t *rec, uint32_t hash, const uintptr_t *pcs, size_t n)
+{
+    if ((uint32_t)rec[0] != hash || (size_t)(rec[0] >> 32) != n) return false;
+    for (size_t i = 0; i < n; i++)
+        if (rec[2 + i] != pcs[i]) return false;
+    return true;
+}
+
+/* Searches the chain of `bucket` for the stack; 0 when absent. */
+static uint32_t find(size_t bucket, uint32_t hash, const uintptr_t *pcs, size_t n)
+{
+    uint32_t h = atomic_load_explicit(&buckets[bucket], memory_order_acquire);
+
+    while (h != 0) {
+        const uintptr_t *rec = record_of(h);
+
+        if (rec == NULL) return 0;
+        if (record_equals(rec, hash, pcs, n)) return h;
+        h = (uint32_t)rec[1];
+    }
+    return 0;
+}
+
+uint32_t wsh_depot_put(const uintptr_t *pcs, size_t n)
+{
+    uint32_t hash, handle;
+    size_t bucket, words = n + 2;
+    uintptr_t *base, *rec;
+
+    if (n == 0) return 0;
+    if (n > WSH_STACK_MAX) n = WSH_STACK_MAX;
+    hash = hash_frames(pcs, n);
+    bucket = hash & (N_BUCKETS - 1);
+    handle = find(bucket, hash, pcs, n);
+    if (handle != 0) return handle;
+
+    pthread_once(&atfork_once, watch_forks);
+    pthread_mutex_lock(&depot_lock);
+    handle = find(bucket, hash, pcs, n); /* another thread may have stored it meanwhile */
+    if (handle != 0) goto out;
+    if (n_chunks == 0 || cur_used + words > CHUNK_WORDS) {
+        uintptr_t *mem;
+
+        if (n_chunks == MAX_CHUNKS ||
+            (mem = wsh_os_map(CHUNK_WORDS * sizeof(uintptr_t), true)) == NULL)
+            goto out; /* out of memory: the block simply has no stack */
+        atomic_store_explicit(&chunks[n_chunks], mem, memory_order_release);
+        cur_chunk = n_chunks++;
+        cur_used = 0;
+    }
+    base = atomic_load_explicit(&chunks[cur_chunk], memory_order_relaxed);
+    rec = base + cur_used;
+    rec[0] = (uintptr_t)hash | (uintptr_t)n << 32;
+    rec[1] = atomic_load_explicit(&buckets[bucket], memory_order_relaxed);
+    for (size_t i = 0; i < n; i++)
+        rec[2 + i] = pcs[i];
+    handle = (uint32_t)((cur_chunk << CHUNK_SHIFT) + cur_used + 1);
+    cur_used += words;
+    /* Publishes the record: readers that see the handle see its words. */
+    atomic_store_explicit(&buckets[bucket], handle, memory_order_release);
+    atomic_fetch_add_explicit(&n_stacks, 1, memory_order_relaxed);
+out:
+    pthread_mutex_unlock(&depot_lock);
+    return handle;
+}
+
+size_t wsh_depot_get(uint32_t handle, const uintptr_t **pcs)
+{
+    const uintptr_t *rec = record_of(handle);
+
+    if (rec == NULL) {
+        *pcs = NULL;
+        return 0;
+    }
+    *pcs = rec + 2;
+    return (size_t)(rec[0] >> 32);
+}
+
+size_t wsh_depot_size(void)
+{
+    return atomic_load_explicit(&n_stacks, memory_order_relaxed);
+}

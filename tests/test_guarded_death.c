@@ -1,0 +1,682 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Death tests of the guarded backend: each error kind is committed in a forked child (cmocka's
+ * own SIGSEGV handler rules in the test process), which must die by SIGSEGV after printing one
+ * report; the report's lines are checked: kind, READ/WRITE, size, offset, ordinal, heap name,
+ * and the names of the functions that allocated and accessed the block (symbolized). Faults
+ * that are not wsheap's must reach the handler installed before wsheap's, unchanged.
+ */
+#define _GNU_SOURCE
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "death.h"
+#include "guarded/guarded.h"
+#include "internal.h"
+#include "os.h"
+
+#define OUT_SIZE 65536
+static char out[OUT_SIZE];
+
+/* --- What the children do --------------------------------------------------------------------- */
+
+static WS_HEAP *new_heap_with(bool backward, bool unaligned)
+{
+    struct wsh_options o = *wsh_options();
+    struct wsh_heap *h;
+
+    o.backend = WSH_BACKEND_GUARDED;
+    o.backward = backward;
+    o.unaligned = unaligned;
+    o.stack_depth = 16;
+    o.symbolize = true;
+    o.quarantine_size = (size_t)64 << 20;
+    h = wsh_guarded_ops.create(&o);
+    if (h == NULL) _exit(90);
+    h->max_size = SIZE_MAX;
+    h->ops = &wsh_guarded_ops;
+    h->magic = WSH_HEAP_MAGIC;
+    wsh_heap_sync_window(h);
+    wsheap_set_heap_name((WS_HEAP *)h, "death");
+    return (WS_HEAP *)h;
+}
+
+/* The allocating, accessing and releasing functions the reports must name: global and never
+ * inlined, so that addr2line finds them. */
+WSH_NOINLINE char *death_make_block(WS_HEAP *heap, size_t size)
+{
+    void *p = NULL;
+
+    if (WsAlloc(heap, size, &p, NULL) != S_OK) _exit(91);
+    memset(p, 0x5a, size);
+    __asm__ volatile("" ::: "memory");
+    return p;
+}
+
+WSH_NOINLINE void death_write(char *p, long at)
+{
+    ((volatile char *)p)[at] = 'w';
+    __asm__ volatile("" ::: "memory");
+}
+
+WSH_NOINLINE char death_read(const char *p, long at)
+{
+    char c = ((const volatile char *)p)[at];
+
+    __asm__ volatile("" ::: "memory");
+    return c;
+}
+
+WSH_NOINLINE void death_reset(WS_HEAP *heap)
+{
+    WsResetHeap(heap, NULL);
+    __asm__ volatile("" ::: "memory");
+}
+
+WSH_NOINLINE void death_free(WS_HEAP *heap)
+{
+    WsFreeHeap(heap);
+    __asm__ volatile("" ::: "memory");
+}
+
+/* Three blocks first, so the faulty one is block #3. */
+static char *fourth_block(WS_HEAP *heap, size_t size)
+{
+    for (int i = 0; i < 3; i++)
+        death_make_block(heap, 100);
+    return death_make_block(heap, size);
+}
+
+static void overflow_write(void *arg)
+{
+    WS_HEAP *heap = new_heap_with(false, false);
+    char *p = fourth_block(heap, 24);
+
+    (void)arg;
+    death_write(p, 24);
+}
+
+static void overflow_read_unaligned(void *arg)
+{
+    WS_HEAP *heap = new_heap_with(false, true);
+    char *p = fourth_block(heap, 13);
+
+    (void)arg;
+    death_read(p, 13);
+}
+
+static void underflow_backward(void *arg)
+{
+    WS_HEAP *heap = new_heap_with(true, false);
+    char *p = fourth_block(heap, 10);
+
+    (void)arg;
+    death_write(p, -1);
+}
+
+static void use_after_reset(void *arg)
+{
+    WS_HEAP *heap = new_heap_with(false, false);
+    char *p = fourth_block(heap, 24);
+
+    (void)arg;
+    death_reset(heap);
+    for (int i = 0; i < 1000; i++) /* the address is not handed out again */
+        death_make_block(heap, 24);
+    death_read(p, 3);
+}
+
+static void double_free_heap(void *arg)
+{
+    WS_HEAP *heap = new_heap_with(false, false);
+
+    (void)arg;
+    fourth_block(heap, 24);
+    death_free(heap);
+    WsFreeHeap(heap);
+}
+
+static void alloc_on_freed_heap(void *arg)
+{
+    WS_HEAP *heap = new_heap_with(false, false);
+    void *p;
+
+    (void)arg;
+    death_free(heap);
+    WsAlloc(heap, 10, &p, NULL);
+}
+
+static void block_after_free_heap(void *arg)
+{
+    WS_HEAP *heap = new_heap_with(false, false);
+    char *p = fourth_block(heap, 24);
+
+    (void)arg;
+    death_free(heap);
+    death_write(p, 0);
+}
+
+static void slack_overrun_found_at_reset(void *arg)
+{
+    WS_HEAP *heap = new_heap_with(false, false);
+    char *p = fourth_block(heap, 13);
+
+    (void)arg;
+    death_write(p, 13); /* into the 3 slack bytes: no guard page there */
+    death_reset(heap);
+}
+
+static void head_underrun_found_at_free(void *arg)
+{
+    WS_HEAP *heap = new_heap_with(false, false);
+    char *p = fourth_block(heap, 40);
+
+    (void)arg;
+    death_write(p, -2);
+    death_free(heap);
+}
+
+static void overflow_with_mprotect(void *arg)
+{
+    WS_HEAP *heap;
+    char *p;
+
+    (void)arg;
+    wsh_os_force_no_guard_advice(true);
+    heap = new_heap_with(false, false);
+    p = fourth_block(heap, 24);
+    death_write(p, 24);
+}
+
+static void redzone_overrun_found_at_reset(void *arg)
+{
+    WS_HEAP *heap;
+    struct wsh_guarded_stats st;
+    char *p;
+
+    (void)arg;
+    wsh_os_force_no_guard_advice(true);
+    heap = new_heap_with(false, false);
+    death_make_block(heap, 8);
+    wsh_guarded_get_stats(&st);
+    wsh_guarded_set_map_limit(st.map_estimate); /* no room for one more guarded block */
+    p = fourth_block(heap, 20);
+    death_write(p, 21);
+    death_reset(heap);
+}
+
+static void no_stacks(void *arg)
+{
+    struct wsh_options o = *wsh_options();
+    struct wsh_heap *h;
+    char *p;
+
+    (void)arg;
+    o.backend = WSH_BACKEND_GUARDED;
+    o.stack_depth = 0;
+    o.symbolize = false;
+    h = wsh_guarded_ops.create(&o);
+    h->max_size = SIZE_MAX;
+    h->ops = &wsh_guarded_ops;
+    h->magic = WSH_HEAP_MAGIC;
+    wsh_heap_sync_window(h);
+    p = death_make_block((WS_HEAP *)h, 8);
+    death_write(p, 8);
+}
+
+static void previous_handler(int sig, siginfo_t *info, void *uc)
+{
+    static const char msg[] = "previous handler ran\n";
+
+    (void)sig;
+    (void)info;
+    (void)uc;
+    (void)!write(2, msg, sizeof msg - 1);
+    _exit(42);
+}
+
+static void foreign_fault_chains(void *arg)
+{
+    struct sigaction sa;
+    char *own;
+
+    (void)arg;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = previous_handler;
+    sa.sa_flags = SA_SIGINFO;
+    sigaction(SIGSEGV, &sa, NULL);
+    new_heap_with(false, false); /* installs wsheap's handler over it */
+    own = mmap(NULL, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    death_write(own, 0);
+}
+
+/* A crash reporter installed after wsheap that chains to the handler it replaced (wsheap's). */
+static struct sigaction reporter_previous;
+
+static void chaining_reporter(int sig, siginfo_t *info, void *uc)
+{
+    static const char msg[] = "reporter ran\n";
+
+    (void)!write(2, msg, sizeof msg - 1);
+    if (reporter_previous.sa_flags & SA_SIGINFO) reporter_previous.sa_sigaction(sig, info, uc);
+}
+
+static void foreign_fault_chain_loop(void *arg)
+{
+    struct sigaction sa;
+
+    (void)arg;
+    signal(SIGSEGV, SIG_DFL);
+    new_heap_with(false, false);
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = chaining_reporter;
+    sa.sa_flags = SA_SIGINFO;
+    sigaction(SIGSEGV, &sa, &reporter_previous);
+    new_heap_with(false, false); /* wsheap's handler goes on top again, chaining to the reporter */
+    death_write((char *)16, 0);
+}
+
+static void foreign_fault_default(void *arg)
+{
+    (void)arg;
+    signal(SIGSEGV, SIG_DFL);
+    new_heap_with(false, false);
+    death_write((char *)16, 0);
+}
+
+static void foreign_raise_ignored(void *arg)
+{
+    (void)arg;
+    signal(SIGSEGV, SIG_IGN);
+    new_heap_with(false, false);
+    raise(SIGSEGV); /* sent, not a fault: ignored as before wsheap */
+    _exit(7);
+}
+
+/* --- Checks ----------------------------------------------------------------------------------- */
+
+/* cmocka cuts long messages: the child's whole output goes to stderr first. */
+#define fail_report(...)                                                                           \
+    do {                                                                                           \
+        fprintf(stderr, __VA_ARGS__);                                                              \
+        fprintf(stderr, "\n");                                                                     \
+        fail();                                                                                    \
+    } while (0)
+
+static void expect_sigsegv(int status)
+{
+    if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGSEGV)
+        fail_report("expected death by SIGSEGV, got status 0x%x; output:\n%s", status, out);
+}
+
+static void expect_line(const char *needle)
+{
+    if (strstr(out, needle) == NULL) fail_report("missing \"%s\" in the report:\n%s", needle, out);
+}
+
+static void expect_first_line(const char *prefix)
+{
+    if (strncmp(out, prefix, strlen(prefix)) != 0)
+        fail_report("the report must start with \"%s\":\n%s", prefix, out);
+}
+
+/* `needle` appears after the line that contains `section` (and before "END"). */
+static void expect_in_section(const char *section, const char *needle)
+{
+    char title[256];
+    const char *s, *end, *hit;
+
+    snprintf(title, sizeof title, "==wsheap== %s", section);
+    s = strstr(out, title);
+    if (s == NULL) fail_report("missing section \"%s\":\n%s", section, out);
+    end = strstr(s + 1, "==wsheap== ");
+    hit = strstr(s, needle);
+    if (hit == NULL || (end != NULL && hit > end))
+        fail_report("\"%s\" not in section \"%s\":\n%s", needle, section, out);
+}
+
+static void expect_one_report(void)
+{
+    const char *first = strstr(out, "==wsheap== ERROR:");
+
+    if (first == NULL || strstr(first + 1, "==wsheap== ERROR:") != NULL)
+        fail_report("expected exactly one report:\n%s", out);
+    expect_line("==wsheap== END\n");
+}
+
+static int run(void (*fn)(void *))
+{
+    int status = run_in_child(fn, NULL, out, sizeof out);
+
+    assert_true(status != -1);
+    return status;
+}
+
+/* --- Tests ------------------------------------------------------------------------------------ */
+
+static void test_overflow_write(void **state)
+{
+    (void)state;
+    expect_sigsegv(run(overflow_write));
+    expect_first_line("==wsheap== ERROR: heap-buffer-overflow WRITE at 0x");
+    expect_line("==wsheap== 0 bytes to the right of a 24-byte block #3 from WsAlloc on heap 0x");
+    expect_line("\"death\" (backend guarded)\n");
+    expect_in_section("access by thread", "in death_write ");
+    expect_in_section("block allocated by thread", "in death_make_block ");
+    expect_in_section("block allocated by thread", "test_guarded_death.c:");
+    expect_one_report();
+}
+
+static void test_overflow_read_unaligned(void **state)
+{
+    (void)state;
+    expect_sigsegv(run(overflow_read_unaligned));
+    expect_first_line("==wsheap== ERROR: heap-buffer-overflow READ at 0x");
+    expect_line("0 bytes to the right of a 13-byte block #3");
+    expect_in_section("access by thread", "in death_read ");
+    expect_in_section("block allocated by thread", "in death_make_block ");
+    expect_one_report();
+}
+
+static void test_underflow_backward(void **state)
+{
+    (void)state;
+    expect_sigsegv(run(underflow_backward));
+    expect_first_line("==wsheap== ERROR: heap-buffer-underflow WRITE at 0x");
+    expect_line("1 byte to the left of a 10-byte block #3");
+    expect_in_section("block allocated by thread", "in death_make_block ");
+    expect_one_report();
+}
+
+static void test_use_after_reset(void **state)
+{
+    (void)state;
+    expect_sigsegv(run(use_after_reset));
+    expect_first_line("==wsheap== ERROR: use-after-reset READ at 0x");
+    expect_line("3 bytes inside a 24-byte block #3");
+    expect_in_section("access by thread", "in death_read ");
+    expect_in_section("block allocated by thread", "in death_make_block ");
+    expect_in_section("block released by WsResetHeap (reset #1 of the heap)", "in death_reset ");
+    expect_one_report();
+}
+
+static void test_double_free_heap(void **state)
+{
+    (void)state;
+    expect_sigsegv(run(double_free_heap));
+    expect_first_line("==wsheap== ERROR: use-after-free-heap READ at 0x");
+    expect_line("inside the object of heap 0x");
+    expect_line("\"death\", a heap freed by WsFreeHeap");
+    expect_in_section("access by thread", "in WsFreeHeap ");
+    expect_in_section("heap freed by WsFreeHeap", "in death_free ");
+    /* These tests create heaps through the backend's ops, so the creating frame is ours. */
+    expect_in_section("heap created by thread", "in new_heap_with ");
+    expect_one_report();
+}
+
+static void test_alloc_on_freed_heap(void **state)
+{
+    (void)state;
+    expect_sigsegv(run(alloc_on_freed_heap));
+    expect_first_line("==wsheap== ERROR: use-after-free-heap READ at 0x");
+    expect_in_section("access by thread", "in WsAlloc ");
+    expect_one_report();
+}
+
+static void test_block_after_free_heap(void **state)
+{
+    (void)state;
+    expect_sigsegv(run(block_after_free_heap));
+    expect_first_line("==wsheap== ERROR: use-after-free-heap WRITE at 0x");
+    expect_line("0 bytes inside a 24-byte block #3");
+    expect_in_section("block released by WsFreeHeap", "in death_free ");
+    expect_one_report();
+}
+
+static void test_slack_overrun_found_at_reset(void **state)
+{
+    (void)state;
+    expect_sigsegv(run(slack_overrun_found_at_reset));
+    expect_first_line("==wsheap== ERROR: corrupted-slack at 0x");
+    expect_line(" found by WsResetHeap\n");
+    expect_line("0 bytes to the right of a 13-byte block #3");
+    /* The block is 8-aligned, so its bytes 13..15 hold the pattern bytes cd ce cf. */
+    expect_line("1 byte of the 3 pattern bytes after the block changed, at block+13:");
+    expect_line("block+13 expected: cd ce cf\n");
+    expect_line("block+13 actual:   77 .. ..\n");
+    expect_in_section("found by WsResetHeap in thread", "in death_reset ");
+    expect_in_section("block allocated by thread", "in death_make_block ");
+    expect_one_report();
+}
+
+static void test_head_underrun_found_at_free(void **state)
+{
+    (void)state;
+    expect_sigsegv(run(head_underrun_found_at_free));
+    expect_first_line("==wsheap== ERROR: corrupted-slack at 0x");
+    expect_line(" found by WsFreeHeap\n");
+    expect_line("2 bytes to the left of a 40-byte block #3");
+    expect_line("pattern bytes before the block changed, at block-2:");
+    /* The pattern is address-dependent: 0xc8 + (address & 7); the block is 8-aligned. */
+    expect_line("block-10 expected: ce cf c8 c9 ca cb cc cd ce cf\n");
+    expect_line("block-10 actual:   .. .. .. .. .. .. .. .. 77 ..\n");
+    expect_in_section("found by WsFreeHeap in thread", "in death_free ");
+    expect_one_report();
+}
+
+static void test_overflow_with_mprotect(void **state)
+{
+    (void)state;
+    expect_sigsegv(run(overflow_with_mprotect));
+    expect_first_line("==wsheap== ERROR: heap-buffer-overflow WRITE at 0x");
+    expect_line("0 bytes to the right of a 24-byte block #3");
+    expect_one_report();
+}
+
+static void test_redzone_overrun_found_at_reset(void **state)
+{
+    (void)state;
+    expect_sigsegv(run(redzone_overrun_found_at_reset));
+    expect_line("wsheap: warning:");
+    expect_line("==wsheap== ERROR: corrupted-redzone at 0x");
+    expect_line("1 byte to the right of a 20-byte block #4");
+    expect_line("(backend guarded, redzone-only block)");
+    expect_one_report();
+}
+
+static void test_report_without_stacks(void **state)
+{
+    (void)state;
+    expect_sigsegv(run(no_stacks));
+    expect_first_line("==wsheap== ERROR: heap-buffer-overflow WRITE at 0x");
+    expect_in_section("block allocated by thread", "<no stack recorded");
+    /* Symbolization off: raw frames only, "#0 0x... (/path/module+0x...)". */
+    expect_in_section("access by thread", "  #0 0x");
+    if (strstr(out, " in death_write") != NULL)
+        fail_report("symbolized although WSHEAP_SYMBOLIZE is off:\n%s", out);
+    expect_in_section("access by thread", "test_guarded_death+0x");
+}
+
+static void test_foreign_fault_goes_to_the_previous_handler(void **state)
+{
+    int status;
+
+    (void)state;
+    status = run(foreign_fault_chains);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 42);
+    assert_non_null(strstr(out, "previous handler ran"));
+    assert_null(strstr(out, "==wsheap=="));
+}
+
+static void test_foreign_fault_default_action(void **state)
+{
+    (void)state;
+    expect_sigsegv(run(foreign_fault_default));
+    assert_null(strstr(out, "==wsheap=="));
+}
+
+static void test_foreign_fault_chain_loop_ends(void **state)
+{
+    (void)state;
+    expect_sigsegv(run(foreign_fault_chain_loop)); /* neither a hang nor a stack overflow */
+    expect_line("reporter ran");
+    assert_null(strstr(strstr(out, "reporter ran") + 1, "reporter ran")); /* once, not in a loop */
+    assert_null(strstr(out, "==wsheap=="));
+}
+
+static void test_foreign_raise_stays_ignored(void **state)
+{
+    int status;
+
+    (void)state;
+    status = run(foreign_raise_ignored);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 7);
+}
+
+#ifdef WSHEAP_CRASHME
+/* tools/wsheap-crashme, the program the documentation's sample report comes from. */
+static void crashme(const char *mode, const char *first_line, const char *second)
+{
+    char *argv[] = {WSHEAP_CRASHME, (char *)mode, NULL};
+    char *env[] = {"WSHEAP_PAGEHEAP=1", NULL};
+    int status = run_program(argv, env, out, sizeof out);
+
+    expect_sigsegv(status);
+    expect_first_line(first_line);
+    expect_line(second);
+    expect_line("\"crashme\" (backend guarded)");
+    expect_in_section("block allocated by thread", "in new_message_buffer ");
+    expect_one_report();
+}
+
+static void test_crashme(void **state)
+{
+    char *help[] = {WSHEAP_CRASHME, "--help", NULL};
+    int status;
+
+    (void)state;
+    crashme("overflow", "==wsheap== ERROR: heap-buffer-overflow WRITE at 0x",
+            "0 bytes to the right of a 24-byte block #2");
+    expect_in_section("access by thread", "in copy_field ");
+    crashme("underflow", "==wsheap== ERROR: heap-buffer-underflow WRITE at 0x",
+            "1 byte to the left of a 24-byte block #2");
+    crashme("use-after-reset", "==wsheap== ERROR: use-after-reset READ at 0x",
+            "0 bytes inside a 24-byte block #2");
+    crashme("slack", "==wsheap== ERROR: corrupted-slack at 0x",
+            "0 bytes to the right of a 13-byte block #2");
+    status = run_program(help, NULL, out, sizeof out);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    expect_line("use-after-free-heap");
+}
+
+#ifdef WSHEAP_SOURCE_DIR
+/* The ==wsheap== lines of `text`, with addresses and thread ids replaced: what must not change
+ * between two runs of the same program. */
+static void normalize(const char *text, char *outbuf, size_t size)
+{
+    size_t k = 0;
+    bool keep = false, line_start = true;
+
+    for (const char *p = text; *p != '\0' && k + 4 < size; p++) {
+        if (line_start) keep = strncmp(p, "==wsheap==", 10) == 0;
+        line_start = *p == '\n';
+        if (!keep) continue;
+        if (p[0] == '0' && p[1] == 'x') {
+            outbuf[k++] = '0';
+            outbuf[k++] = 'x';
+            outbuf[k++] = '?';
+            for (p += 2; p[1] != '\0' && strchr("0123456789abcdef", p[1]) != NULL; p++)
+                ;
+            continue;
+        }
+        if (strncmp(p, "thread ", 7) == 0 && p[7] >= '0' && p[7] <= '9') {
+            memcpy(outbuf + k, "thread ?", 8);
+            k += 8;
+            for (p += 7; p[1] >= '0' && p[1] <= '9'; p++)
+                ;
+            continue;
+        }
+        outbuf[k++] = *p;
+    }
+    outbuf[k] = '\0';
+}
+
+/* docs/guarded.md's sample report, from a real run, must still be what wsheap-crashme prints. */
+static void test_documented_sample_is_current(void **state)
+{
+    static char doc[1 << 16], sample[OUT_SIZE], want[OUT_SIZE], got[OUT_SIZE];
+    static const char marker[] = "<!-- sample: wsheap-crashme overflow -->";
+    char *argv[] = {WSHEAP_CRASHME, "overflow", NULL};
+    char *env[] = {"WSHEAP_PAGEHEAP=1", NULL};
+    FILE *f = fopen(WSHEAP_SOURCE_DIR "/docs/guarded.md", "r");
+    size_t n;
+    const char *start, *end;
+
+    (void)state;
+    assert_non_null(f);
+    n = fread(doc, 1, sizeof doc - 1, f);
+    fclose(f);
+    doc[n] = '\0';
+    start = strstr(doc, marker);
+    assert_non_null(start);
+    start = strstr(start, "```");
+    assert_non_null(start);
+    start = strchr(start, '\n') + 1;
+    end = strstr(start, "```");
+    assert_non_null(end);
+    memcpy(sample, start, (size_t)(end - start));
+    sample[end - start] = '\0';
+    normalize(sample, want, sizeof want);
+
+    expect_sigsegv(run_program(argv, env, out, sizeof out));
+    normalize(out, got, sizeof got);
+    if (strcmp(want, got) != 0)
+        fail_report("docs/guarded.md's sample is out of date; documented:\n%s\nnow:\n%s", want,
+                    got);
+}
+#endif
+#endif
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_overflow_write),
+        cmocka_unit_test(test_overflow_read_unaligned),
+        cmocka_unit_test(test_underflow_backward),
+        cmocka_unit_test(test_use_after_reset),
+        cmocka_unit_test(test_double_free_heap),
+        cmocka_unit_test(test_alloc_on_freed_heap),
+        cmocka_unit_test(test_block_after_free_heap),
+        cmocka_unit_test(test_slack_overrun_found_at_reset),
+        cmocka_unit_test(test_head_underrun_found_at_free),
+        cmocka_unit_test(test_overflow_with_mprotect),
+        cmocka_unit_test(test_redzone_overrun_found_at_reset),
+        cmocka_unit_test(test_report_without_stacks),
+        cmocka_unit_test(test_foreign_fault_goes_to_the_previous_handler),
+        cmocka_unit_test(test_foreign_fault_default_action),
+        cmocka_unit_test(test_foreign_fault_chain_loop_ends),
+        cmocka_unit_test(test_foreign_raise_stays_ignored),
+#ifdef WSHEAP_CRASHME
+        cmocka_unit_test(test_crashme),
+#ifdef WSHEAP_SOURCE_DIR
+        cmocka_unit_test(test_documented_sample_is_current),
+#endif
+#endif
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
