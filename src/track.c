@@ -1,0 +1,289 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Tool integration: whether arenas are tracked (ASan build, valgrind memcheck run, or a test's
+ * wsh_track_force), wsheap_describe_address over tracked arenas and guarded heaps, and the
+ * ASan error-report callback that adds that description to ASan's report. Nothing here is on a
+ * fast path; an untracked arena never calls into this file after WsCreateHeap.
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "guarded/guarded.h"
+#include "internal.h"
+#include "track.h"
+
+/* --- Modes ------------------------------------------------------------------------------------ */
+
+static atomic_int forced = WSH_TRACK_AUTO;
+
+bool wsh_track_memcheck(void)
+{
+#if WSH_TRACK_VALGRIND
+    static atomic_int memcheck_state = -1; /* -1 not asked yet, 0 no, 1 yes */
+    int state = atomic_load_explicit(&memcheck_state, memory_order_relaxed);
+
+    if (state < 0) {
+        state = 0;
+        if (RUNNING_ON_VALGRIND) {
+            /* Every valgrind tool answers RUNNING_ON_VALGRIND; only memcheck answers GET_VBITS
+             * (1: copied), the others leave the default 0. callgrind users measure the
+             * untracked arena, so they must get it. */
+            uint64_t probe = 0, vbits = 0;
+
+            state = VALGRIND_GET_VBITS(&probe, &vbits, sizeof probe) == 1;
+        }
+        atomic_store_explicit(&memcheck_state, state, memory_order_relaxed);
+    }
+    return state == 1;
+#else
+    return false;
+#endif
+}
+
+bool wsh_track_active(void)
+{
+    int mode = atomic_load_explicit(&forced, memory_order_relaxed);
+
+    if (mode != WSH_TRACK_AUTO) return mode == WSH_TRACK_ON;
+    return WSH_TRACK_ASAN || wsh_track_memcheck();
+}
+
+void wsh_track_force(enum wsh_track_mode mode)
+{
+    atomic_store_explicit(&forced, (int)mode, memory_order_relaxed);
+}
+
+/* --- Describing an address -------------------------------------------------------------------- */
+
+static enum wsh_addr_where where_of(enum wsh_fault_where w)
+{
+    switch (w) {
+    case WSH_WHERE_INSIDE:
+        return WSH_ADDR_INSIDE;
+    case WSH_WHERE_RIGHT:
+        return WSH_ADDR_AFTER;
+    case WSH_WHERE_LEFT:
+        return WSH_ADDR_BEFORE;
+    default:
+        return WSH_ADDR_NOWHERE;
+    }
+}
+
+/* Guarded heaps: the guarded backend's own lock-free lookup. */
+static bool describe_guarded(uintptr_t addr, struct wsh_addr_info *out)
+{
+    struct wsh_fault f;
+    const uintptr_t *pcs;
+    size_t n;
+
+    if (!wsh_guarded_describe(addr, 0, &f)) return false;
+    out->heap = f.heap;
+    out->backend = "guarded";
+    memcpy(out->heap_name, f.heap_name, sizeof out->heap_name);
+    out->heap_name[sizeof out->heap_name - 1] = '\0';
+    out->heap_freed = f.kind == WSH_FAULT_USE_AFTER_FREE;
+    out->where = f.has_block ? where_of(f.where) : WSH_ADDR_NOWHERE;
+    out->distance = f.distance;
+    out->kind = f.has_block ? WSHEAP_ADDRESS_BLOCK : WSHEAP_ADDRESS_HEAP;
+    if (f.kind == WSH_FAULT_USE_AFTER_RESET || f.kind == WSH_FAULT_USE_AFTER_FREE) {
+        out->kind = WSHEAP_ADDRESS_RELEASED;
+        out->released = f.release_reset;
+    }
+    if (!f.has_block) {
+        out->note = f.where == WSH_WHERE_HEAP_OBJECT ? "the heap object of a freed heap"
+                                                     : "guard pages or unused guarded memory";
+        return true;
+    }
+    out->block = f.block.user;
+    out->block_size = f.block.size;
+    out->ordinal = f.block.ordinal;
+    out->tid = f.block.tid;
+    n = f.block.alloc_stack != 0 ? wsh_depot_get(f.block.alloc_stack, &pcs) : 0;
+    if (n == 0) {
+        out->stack_note = "not recorded (WSHEAP_STACK_DEPTH=0)";
+    } else {
+        out->n_frames = n < WSH_TRACK_FRAMES ? n : WSH_TRACK_FRAMES;
+        memcpy(out->frames, pcs, out->n_frames * sizeof *pcs);
+    }
+    return true;
+}
+
+static bool describe(uintptr_t addr, bool may_block, struct wsh_addr_info *out)
+{
+    memset(out, 0, sizeof *out);
+    out->addr = addr;
+    out->kind = WSHEAP_ADDRESS_UNKNOWN;
+    if (describe_guarded(addr, out)) return true;
+    memset(out, 0, sizeof *out);
+    out->addr = addr;
+    if (wsh_arena_tracked_describe(addr, may_block, out)) return true;
+    out->kind = WSHEAP_ADDRESS_UNKNOWN;
+    out->note = wsh_track_active() ? "no tracked arena or guarded heap holds it"
+                                   : "arena heaps are tracked only in ASan builds and under "
+                                     "valgrind memcheck; guarded heaps always";
+    return false;
+}
+
+/* --- Formatting ------------------------------------------------------------------------------- */
+
+struct out {
+    char *buf;
+    size_t len, n; /* capacity, and the length the full text needs */
+};
+
+static void put(struct out *o, const char *fmt, ...) WSH_PRINTF(2, 3);
+static void put(struct out *o, const char *fmt, ...)
+{
+    va_list ap;
+    int k;
+
+    va_start(ap, fmt);
+    k = vsnprintf(o->n < o->len ? o->buf + o->n : NULL, o->n < o->len ? o->len - o->n : 0, fmt, ap);
+    va_end(ap);
+    if (k > 0) o->n += (size_t)k;
+}
+
+/* One frame: symbolized by the sanitizer runtime in ASan builds, else "(module+offset)" for
+ * addr2line or tools/wsheap-symbolize. */
+static void put_frame(struct out *o, size_t i, uintptr_t pc)
+{
+#if WSH_TRACK_ASAN
+    char sym[256];
+
+    sym[0] = '\0';
+    __sanitizer_symbolize_pc((void *)pc, "in %f %L", sym, sizeof sym);
+    if (sym[0] != '\0') {
+        put(o, "    #%zu 0x%lx %s\n", i, (unsigned long)pc, sym);
+        return;
+    }
+#endif
+    Dl_info info;
+
+    if (dladdr((void *)pc, &info) != 0 && info.dli_fname != NULL)
+        put(o, "    #%zu 0x%lx (%s+0x%lx)\n", i, (unsigned long)pc, info.dli_fname,
+            (unsigned long)(pc - (uintptr_t)info.dli_fbase));
+    else
+        put(o, "    #%zu 0x%lx\n", i, (unsigned long)pc);
+}
+
+static const char *where_word(enum wsh_addr_where w)
+{
+    return w == WSH_ADDR_INSIDE ? "inside" : w == WSH_ADDR_AFTER ? "after" : "before";
+}
+
+size_t wsh_track_format(const struct wsh_addr_info *info, char *buf, size_t len)
+{
+    struct out o = {buf, len, 0};
+    char name[WSHEAP_NAME_MAX + 4] = "";
+
+    if (len > 0) buf[0] = '\0';
+    if (info->kind == WSHEAP_ADDRESS_UNKNOWN) {
+        put(&o, "wsheap: 0x%lx is not in any heap wsheap knows (%s)\n", (unsigned long)info->addr,
+            info->note);
+        return o.n;
+    }
+    if (info->heap_name[0] != '\0') snprintf(name, sizeof name, " \"%s\"", info->heap_name);
+    if (info->where == WSH_ADDR_NOWHERE) {
+        put(&o, "wsheap: 0x%lx is in heap 0x%lx%s (%s backend): %s\n", (unsigned long)info->addr,
+            (unsigned long)info->heap, name, info->backend, info->note);
+        if (info->released != 0)
+            put(&o, "wsheap: that memory was released by reset #%u of the heap\n", info->released);
+        return o.n;
+    }
+    put(&o,
+        "wsheap: 0x%lx is %zu bytes %s the %zu-byte block at 0x%lx of heap 0x%lx%s (%s backend)\n",
+        (unsigned long)info->addr, info->distance, where_word(info->where), info->block_size,
+        (unsigned long)info->block, (unsigned long)info->heap, name, info->backend);
+    if (info->heap_freed)
+        put(&o, "wsheap: the block was released when its heap was freed (WsFreeHeap): a stale "
+                "pointer\n");
+    else if (info->released != 0)
+        put(&o,
+            "wsheap: the block was block #%u of its round and was released by reset #%u "
+            "(WsResetHeap): a stale pointer\n",
+            info->ordinal, info->released);
+    else if (!info->has_generation)
+        put(&o, "wsheap: the block is live: block #%u of the current round\n", info->ordinal);
+    else if (info->generation == 0)
+        put(&o, "wsheap: the block is live: block #%u since the heap was created\n", info->ordinal);
+    else
+        put(&o, "wsheap: the block is live: block #%u since reset #%u\n", info->ordinal,
+            info->generation);
+    if (info->n_frames == 0) {
+        put(&o, "wsheap: allocation stack: %s\n", info->stack_note ? info->stack_note : "none");
+        return o.n;
+    }
+    if (info->tid != 0)
+        put(&o, "wsheap: allocated by thread %d at:\n", (int)info->tid);
+    else
+        put(&o, "wsheap: allocated at:\n");
+    for (size_t i = 0; i < info->n_frames; i++)
+        put_frame(&o, i, info->frames[i]);
+    return o.n;
+}
+
+static void write_all(const char *text, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(STDERR_FILENO, text, n);
+
+        if (w <= 0) return;
+        text += w;
+        n -= (size_t)w;
+    }
+}
+
+int wsheap_describe_address(const void *p, char *buf, size_t len)
+{
+    struct wsh_addr_info info;
+
+    describe((uintptr_t)p, true, &info);
+    if (buf == NULL || len == 0) {
+        char text[4096];
+        size_t n = wsh_track_format(&info, text, sizeof text);
+
+        write_all(text, n < sizeof text ? n : sizeof text - 1);
+    } else {
+        wsh_track_format(&info, buf, len);
+    }
+    return info.kind;
+}
+
+/* --- ASan's report ---------------------------------------------------------------------------- */
+
+#if WSH_TRACK_ASAN
+/* Runs at the end of every ASan error report: ASan has named the chunk (a malloc'd region of
+ * some kilobytes); this names the block in it. Must not block: the thread that faulted may hold
+ * the tracked heaps' lock (a bug inside wsheap), so the lookup only tries to take it. */
+static void asan_report(const char *report)
+{
+    struct wsh_addr_info info;
+    char text[4096];
+    size_t n;
+
+    (void)report;
+    if (!describe((uintptr_t)__asan_get_report_address(), false, &info)) return;
+    n = wsh_track_format(&info, text, sizeof text);
+    write_all(text, n < sizeof text ? n : sizeof text - 1);
+}
+
+static pthread_once_t hook_once = PTHREAD_ONCE_INIT;
+
+static void install_hook(void)
+{
+    __asan_set_error_report_callback(asan_report);
+}
+#endif
+
+void wsh_track_install_asan_hook(void)
+{
+#if WSH_TRACK_ASAN
+    pthread_once(&hook_once, install_hook);
+#endif
+}
