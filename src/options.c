@@ -89,6 +89,29 @@ static bool parse_help(const char *text, struct wsh_options *o)
     return parse_flag(text, &o->help);
 }
 
+static bool parse_stats(const char *text, struct wsh_options *o)
+{
+    return parse_flag(text, &o->stats);
+}
+
+static bool parse_leaks(const char *text, struct wsh_options *o)
+{
+    bool on;
+
+    if (!parse_flag(text, &on)) return false;
+    o->leaks = on;
+    return true;
+}
+
+static bool parse_leaks_exitcode(const char *text, struct wsh_options *o)
+{
+    unsigned long v;
+
+    if (!parse_number(text, 0, 255, &v)) return false;
+    o->leaks_exitcode = (unsigned)v;
+    return true;
+}
+
 /* Every WSHEAP_* variable, one row each; README.md's table mirrors WSHEAP_HELP=1 output. */
 static const struct option_desc {
     const char *env;
@@ -109,6 +132,16 @@ static const struct option_desc {
      parse_quarantine},
     {"WSHEAP_SYMBOLIZE", "1: add function and file:line to report frames via addr2line (default 1)",
      parse_symbolize},
+    {"WSHEAP_STATS",
+     "1: print heap statistics by creation site, with suggested sizes, at exit "
+     "(default 0)",
+     parse_stats},
+    {"WSHEAP_LEAKS",
+     "1: list the heaps never freed at exit | 0: don't (default 1 with WSHEAP_PAGEHEAP=1, else 0)",
+     parse_leaks},
+    {"WSHEAP_LEAKS_EXITCODE",
+     "exit status when the leak report lists a heap, 0..255; 0 leaves it alone (default 0)",
+     parse_leaks_exitcode},
     {"WSHEAP_VERBOSE", "1: print the options in effect on first use (default 0)", parse_verbose},
     {"WSHEAP_HELP", "1: print this table on first use (default 0)", parse_help},
 };
@@ -122,6 +155,7 @@ void wsh_options_load(wsh_getenv_fn *get, wsh_warn_fn *warn, struct wsh_options 
     out->stack_depth = 16;
     out->quarantine_size = 1024 * MIB;
     out->symbolize = true;
+    out->leaks = -1; /* unset: follows the backend, below */
 
     for (size_t i = 0; i < N_OPTIONS; i++) {
         const char *text = get(option_table[i].env);
@@ -132,6 +166,7 @@ void wsh_options_load(wsh_getenv_fn *get, wsh_warn_fn *warn, struct wsh_options 
                  option_table[i].env, text, option_table[i].help);
         warn(message);
     }
+    if (out->leaks < 0) out->leaks = out->backend == WSH_BACKEND_GUARDED;
 }
 
 static void write_all(int fd, const char *text, size_t n)
@@ -164,9 +199,10 @@ static void print_in_effect(int fd, const struct wsh_options *o)
     char line[512];
     int n = snprintf(line, sizeof line,
                      "wsheap: options: backend=%s backward=%d unaligned=%d stack_depth=%u "
-                     "quarantine_mb=%zu symbolize=%d\n",
+                     "quarantine_mb=%zu symbolize=%d stats=%d leaks=%d leaks_exitcode=%u\n",
                      o->backend == WSH_BACKEND_GUARDED ? "guarded" : "arena", o->backward,
-                     o->unaligned, o->stack_depth, o->quarantine_size / MIB, o->symbolize);
+                     o->unaligned, o->stack_depth, o->quarantine_size / MIB, o->symbolize, o->stats,
+                     o->leaks, o->leaks_exitcode);
 
     if (n > 0) write_all(fd, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
 }

@@ -135,9 +135,52 @@ static void test_invalid_values_warn_once_and_keep_defaults(void **state)
     }
 }
 
+/* WSHEAP_STATS, WSHEAP_LEAKS (whose default follows WSHEAP_PAGEHEAP) and WSHEAP_LEAKS_EXITCODE. */
+static void test_stats_and_leaks(void **state)
+{
+    static const char *const on[] = {
+        "WSHEAP_STATS", "1", "WSHEAP_LEAKS", "1", "WSHEAP_LEAKS_EXITCODE", "255", NULL};
+    static const char *const guarded[] = {"WSHEAP_PAGEHEAP", "1", NULL};
+    static const char *const guarded_no_leaks[] = {"WSHEAP_PAGEHEAP", "1", "WSHEAP_LEAKS", "0",
+                                                   NULL};
+    static const char *const bad[][3] = {
+        {"WSHEAP_STATS", "2", NULL},
+        {"WSHEAP_STATS", "yes", NULL},
+        {"WSHEAP_LEAKS", "on", NULL},
+        {"WSHEAP_LEAKS", "-1", NULL},
+        {"WSHEAP_LEAKS_EXITCODE", "256", NULL},
+        {"WSHEAP_LEAKS_EXITCODE", "-1", NULL},
+        {"WSHEAP_LEAKS_EXITCODE", "", NULL},
+        {"WSHEAP_LEAKS_EXITCODE", "0x17", NULL},
+    };
+    struct wsh_options o = load(NULL), defaults = o;
+
+    (void)state;
+    assert_false(o.stats);
+    assert_int_equal(o.leaks, 0); /* the arena: off */
+    assert_int_equal(o.leaks_exitcode, 0);
+    o = load(on);
+    assert_int_equal(n_warnings, 0);
+    assert_true(o.stats);
+    assert_int_equal(o.leaks, 1);
+    assert_int_equal(o.leaks_exitcode, 255);
+    o = load(guarded);
+    assert_int_equal(o.leaks, 1); /* the guarded backend: on unless asked otherwise */
+    assert_false(o.stats);
+    o = load(guarded_no_leaks);
+    assert_int_equal(o.leaks, 0);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        o = load(bad[i]);
+        assert_int_equal(n_warnings, 1);
+        assert_non_null(strstr(warnings[0], bad[i][0]));
+        assert_memory_equal(&o, &defaults, sizeof o);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_stats_and_leaks),
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_valid_values),
         cmocka_unit_test(test_pageheap_zero_keeps_the_arena),

@@ -1,0 +1,342 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Tests of the heap statistics (WSHEAP_STATS=1) through wsheap_print_stats: rounds, percentiles,
+ * quota failures, live heaps and names per creation site, and the suggested trimSize, which
+ * applied to the same workload must leave the arena with no system allocations after the first
+ * round. White box only to see each heap's window: empty for a watched heap. Run once per backend
+ * with WSHEAP_STATS=1, and once with statistics off (argument --expect-off), where
+ * wsheap_print_stats must refuse and write nothing and the arena's window must serve inline.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "internal.h"
+
+/* One site row of the table. */
+struct row {
+    unsigned site;
+    unsigned long heaps, live, allocs, resets;
+    size_t round_max, round_p95, actual_peak;
+    unsigned long quota, sys, steady;
+};
+
+/* wsheap_print_stats into a string (malloc'd). */
+static char *stats_text(void)
+{
+    FILE *f = tmpfile();
+    long size;
+    char *text;
+
+    assert_non_null(f);
+    assert_int_equal(wsheap_print_stats(fileno(f)), S_OK);
+    size = lseek(fileno(f), 0, SEEK_END);
+    assert_true(size > 0);
+    text = calloc(1, (size_t)size + 1);
+    assert_non_null(text);
+    assert_int_equal(pread(fileno(f), text, (size_t)size, 0), size);
+    fclose(f);
+    return text;
+}
+
+/* Finds the table row whose name column is `name`; fails the test when there is none. */
+static struct row find_row(const char *text, const char *name)
+{
+    const char *line = text;
+
+    while (line != NULL && *line != '\0') {
+        struct row r;
+        char found[64];
+        int n = sscanf(line, "==wsheap== %u %lu %lu %lu %lu %zu %zu %zu %lu %lu %lu %63s", &r.site,
+                       &r.heaps, &r.live, &r.allocs, &r.resets, &r.round_max, &r.round_p95,
+                       &r.actual_peak, &r.quota, &r.sys, &r.steady, found);
+
+        if (n == 12 && strcmp(found, name) == 0) return r;
+        line = strchr(line, '\n');
+        if (line != NULL) line++;
+    }
+    fail_msg("no table row named %s in:\n%s", name, text);
+    return (struct row){0};
+}
+
+/* The text of site `site`'s details, from its "site N:" line up to the next site or the end
+ * (malloc'd). */
+static char *site_details(const char *text, unsigned site)
+{
+    char head[32], *start, *end, *copy;
+
+    snprintf(head, sizeof head, "==wsheap== site %u:", site);
+    start = strstr(text, head);
+    if (start == NULL) fail_msg("no '%s' in:\n%s", head, text);
+    end = strstr(start + 1, "==wsheap== site ");
+    if (end == NULL) end = strstr(start, "==wsheap== END");
+    assert_non_null(end);
+    copy = calloc(1, (size_t)(end - start) + 1);
+    assert_non_null(copy);
+    memcpy(copy, start, (size_t)(end - start));
+    return copy;
+}
+
+static void suggestion(const char *details, size_t *trim, size_t *max)
+{
+    const char *s = strstr(details, "suggested trimSize ");
+
+    if (s == NULL) fail_msg("no suggestion in:\n%s", details);
+    assert_int_equal(sscanf(s, "suggested trimSize %zu, maxSize %zu", trim, max), 2);
+}
+
+static void *alloc(WS_HEAP *heap, size_t size)
+{
+    void *p = NULL;
+
+    assert_int_equal(WsAlloc(heap, size, &p, NULL), S_OK);
+    memset(p, 0x5A, size);
+    return p;
+}
+
+/* True when heaps are plain arenas: not guarded, and not the tracked arena used under ASan and
+ * valgrind, whose resets park chunks in a quarantine and so allocate every round. */
+static bool plain_arena(void)
+{
+    WS_HEAP *heap = NULL;
+    bool plain;
+
+    assert_int_equal(WsCreateHeap(64, 0, NULL, 0, &heap, NULL), S_OK);
+    plain = ((struct wsh_heap *)heap)->ops == &wsh_arena_ops;
+    WsFreeHeap(heap);
+    return plain;
+}
+
+/* The inline window of `heap` is empty: every WsAlloc reaches the counting path. */
+static void assert_window_empty(WS_HEAP *heap)
+{
+    struct wsh_heap *h = (struct wsh_heap *)heap;
+
+    assert_non_null(h->stats);
+    assert_ptr_equal(h->end, h->cur);
+}
+
+/* Creates heap `name` (maxSize 1 MiB) and runs `n_rounds` rounds of `n_allocs` allocations of
+ * `size` bytes, resetting after each; then frees it. The caller's line is the site. */
+static __attribute__((noinline)) void run_rounds(const char *name, size_t trim, int n_rounds,
+                                                 int n_allocs, size_t size)
+{
+    WS_HEAP *heap = NULL;
+
+    assert_int_equal(WsCreateHeap(1 << 20, trim, NULL, 0, &heap, NULL), S_OK);
+    assert_int_equal(wsheap_set_heap_name(heap, name), S_OK);
+    assert_window_empty(heap);
+    for (int r = 0; r < n_rounds; r++) {
+        for (int i = 0; i < n_allocs; i++) {
+            alloc(heap, size);
+            assert_window_empty(heap);
+        }
+        assert_int_equal(WsResetHeap(heap, NULL), S_OK);
+        assert_window_empty(heap);
+    }
+    WsFreeHeap(heap);
+}
+
+/* Every WsAlloc is counted (so watched heaps take the counting path, not the inline window),
+ * and the sizes per round are exact; the suggested trimSize holds the round plus a quarter in
+ * 4096-byte units, and applying it leaves the arena with no system allocation after the first
+ * round, where trimSize 0 makes some every round. */
+static void test_rounds_and_suggested_trim_size(void **state)
+{
+    struct row before, after;
+    size_t trim, max, trim_again, max_again;
+    char *text, *details;
+
+    (void)state;
+    run_rounds("uniform", 0, 100, 10, 1000);
+    text = stats_text();
+    before = find_row(text, "uniform");
+    assert_int_equal(before.heaps, 1);
+    assert_int_equal(before.live, 0);
+    assert_int_equal(before.allocs, 1000);
+    assert_int_equal(before.resets, 100);
+    assert_int_equal(before.round_max, 10000);
+    assert_int_equal(before.round_p95, 10000);
+    assert_true(before.actual_peak >= 10000);
+    assert_int_equal(before.quota, 0);
+    assert_true(before.sys >= 1);
+    details = site_details(text, before.site);
+    assert_non_null(strstr(details, "heaps \"uniform\" ("));
+    assert_non_null(strstr(details, "created with maxSize 1048576, trimSize 0"));
+    assert_non_null(strstr(details, "100 rounds with allocations"));
+    assert_non_null(strstr(details, "created at:\n  #0 0x"));
+    suggestion(details, &trim, &max);
+    /* 10000 aligned bytes a round, plus a quarter, in 4096-byte units; twice 10000, as a power
+     * of two. The same in both backends: the suggestion is for the arena. */
+    assert_int_equal(trim, 16384);
+    assert_int_equal(max, 32768);
+    assert_non_null(strstr(details, "why: 95% of rounds used at most 10000 bytes"));
+    free(details);
+    free(text);
+
+    run_rounds("uniform-tuned", trim, 100, 10, 1000); /* another line: another site */
+    text = stats_text();
+    after = find_row(text, "uniform-tuned");
+    assert_int_not_equal(after.site, before.site);
+    assert_int_equal(after.allocs, 1000);
+    if (plain_arena()) {
+        assert_true(before.steady > 0); /* trimSize 0: every round spills into new chunks */
+        assert_int_equal(after.steady, 0);
+        assert_true(after.sys >= 1 && after.sys <= 4);
+    }
+    details = site_details(text, after.site);
+    suggestion(details, &trim_again, &max_again);
+    assert_int_equal(trim_again, trim);
+    assert_int_equal(max_again, max);
+    free(details);
+    free(text);
+}
+
+/* p95 of 95 rounds of 1000 bytes and 5 of 50000: 1000, read back from its histogram bucket,
+ * so at most 1/16 above; the maximum is exact. */
+static void test_p95_is_within_a_sixteenth(void **state)
+{
+    WS_HEAP *heap = NULL;
+    struct row r;
+    char *text;
+
+    (void)state;
+    assert_int_equal(WsCreateHeap(1 << 20, 0, NULL, 0, &heap, NULL), S_OK);
+    wsheap_set_heap_name(heap, "skewed");
+    for (int round = 0; round < 100; round++) {
+        alloc(heap, round % 20 == 7 ? 50000 : 1000);
+        assert_int_equal(WsResetHeap(heap, NULL), S_OK);
+    }
+    WsFreeHeap(heap);
+    text = stats_text();
+    r = find_row(text, "skewed");
+    assert_int_equal(r.round_max, 50000);
+    assert_true(r.round_p95 >= 1000 && r.round_p95 <= 1000 + 1000 / 16);
+    assert_int_equal(r.allocs, 100);
+    free(text);
+}
+
+/* Quota failures are counted, and the reason names the largest refused round. */
+static void test_quota_failures(void **state)
+{
+    WS_HEAP *heap = NULL;
+    void *p = NULL;
+    struct row r;
+    char *text, *details;
+
+    (void)state;
+    assert_int_equal(WsCreateHeap(100, 0, NULL, 0, &heap, NULL), S_OK);
+    wsheap_set_heap_name(heap, "quota");
+    alloc(heap, 60);
+    assert_int_equal(WsAlloc(heap, 50, &p, NULL), WS_E_QUOTA_EXCEEDED);
+    alloc(heap, 40); /* the exact boundary succeeds */
+    assert_int_equal(WsResetHeap(heap, NULL), S_OK);
+    assert_int_equal(WsAlloc(heap, 101, &p, NULL), WS_E_QUOTA_EXCEEDED);
+    assert_int_equal(WsAlloc(heap, SIZE_MAX, &p, NULL), WS_E_QUOTA_EXCEEDED);
+    WsFreeHeap(heap);
+    text = stats_text();
+    r = find_row(text, "quota");
+    assert_int_equal(r.quota, 3);
+    assert_int_equal(r.allocs, 2);
+    assert_int_equal(r.round_max, 100);
+    details = site_details(text, r.site);
+    assert_non_null(strstr(details,
+                           "3 requests were refused by maxSize 100 (the largest would have "
+                           "made a round of 18446744073709551615 bytes)"));
+    free(details);
+    free(text);
+}
+
+/* Heaps from one site are one row; live heaps are counted and their current rounds included;
+ * names (at most three, then "and others") come from freed and live heaps. */
+static void test_sites_live_heaps_and_names(void **state)
+{
+    WS_HEAP *heaps[5];
+    char name[16];
+    struct row r;
+    char *text, *details;
+
+    (void)state;
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(WsCreateHeap(4096, 0, NULL, 0, &heaps[i], NULL), S_OK);
+        snprintf(name, sizeof name, "conn-%d", i);
+        wsheap_set_heap_name(heaps[i], name);
+        alloc(heaps[i], 100 + (size_t)i);
+    }
+    for (int i = 0; i < 3; i++)
+        WsFreeHeap(heaps[i]);
+    text = stats_text();
+    r = find_row(text, "conn-0");
+    assert_int_equal(r.heaps, 5);
+    assert_int_equal(r.live, 2);
+    assert_int_equal(r.allocs, 5);
+    assert_int_equal(r.round_max, 104); /* the live heaps' rounds count too */
+    assert_int_equal(r.resets, 0);
+    details = site_details(text, r.site);
+    assert_non_null(strstr(details, "heaps \"conn-0\", \"conn-1\", \"conn-2\" and others"));
+    free(details);
+    free(text);
+    WsFreeHeap(heaps[3]);
+    WsFreeHeap(heaps[4]);
+}
+
+static void test_bad_fd(void **state)
+{
+    (void)state;
+    assert_int_equal(wsheap_print_stats(-1), E_INVALIDARG);
+}
+
+/* With statistics off: refused, and nothing is written; heaps are not watched, and the arena's
+ * window serves allocations inline. */
+static void test_off(void **state)
+{
+    FILE *f = tmpfile();
+    WS_HEAP *heap = NULL;
+    struct wsh_heap *h;
+
+    (void)state;
+    assert_non_null(f);
+    assert_int_equal(WsCreateHeap(4096, 0, NULL, 0, &heap, NULL), S_OK);
+    h = (struct wsh_heap *)heap;
+    alloc(heap, 10);
+    assert_null(h->stats);
+    if (plain_arena()) {
+        char *cur = h->cur;
+
+        assert_true(h->end > h->cur);
+        alloc(heap, 16); /* served by the window: cur moves by 16 */
+        assert_ptr_equal(h->cur, cur + 16);
+    }
+    assert_int_equal(wsheap_print_stats(fileno(f)), WS_E_INVALID_OPERATION);
+    assert_int_equal(lseek(fileno(f), 0, SEEK_END), 0);
+    assert_int_equal(wsheap_print_stats(-1), E_INVALIDARG);
+    WsFreeHeap(heap);
+    fclose(f);
+}
+
+int main(int argc, char **argv)
+{
+    const struct CMUnitTest on[] = {
+        cmocka_unit_test(test_rounds_and_suggested_trim_size),
+        cmocka_unit_test(test_p95_is_within_a_sixteenth),
+        cmocka_unit_test(test_quota_failures),
+        cmocka_unit_test(test_sites_live_heaps_and_names),
+        cmocka_unit_test(test_bad_fd),
+    };
+    const struct CMUnitTest off[] = {
+        cmocka_unit_test(test_off),
+    };
+
+    if (argc > 1 && strcmp(argv[1], "--expect-off") == 0)
+        return cmocka_run_group_tests_name("stats off", off, NULL, NULL);
+    return cmocka_run_group_tests_name("stats", on, NULL, NULL);
+}
