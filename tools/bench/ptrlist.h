@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A "heap" for allocators that only have malloc/free: the round's pointers in a list, freed one
+ * by one at reset. Used by the glibc malloc, Electric Fence and mi_malloc rows. The including
+ * file defines PL_MALLOC(n) and PL_FREE(p) first.
+ */
+#ifndef BENCH_PTRLIST_H
+#define BENCH_PTRLIST_H
+
+#include <stdlib.h>
+
+#include "bench.h"
+
+struct pl_heap {
+    size_t n, cap;
+    void **ptrs;
+    void *small[16]; /* enough for W4's heaps without a second allocation */
+};
+
+typedef struct pl_heap *b_heap_t;
+
+static inline int b_create(b_heap_t *out, const struct bench_heap_cfg *cfg)
+{
+    struct pl_heap *h = PL_MALLOC(sizeof *h);
+
+    if (h == NULL) return -1;
+    h->n = 0;
+    h->cap = 16;
+    h->ptrs = h->small;
+    if (cfg->round_allocs > 16) {
+        h->ptrs = PL_MALLOC(cfg->round_allocs * sizeof *h->ptrs);
+        if (h->ptrs == NULL) {
+            PL_FREE(h);
+            return -1;
+        }
+        h->cap = cfg->round_allocs;
+    }
+    *out = h;
+    return 0;
+}
+
+static __attribute__((noinline)) int pl_grow(b_heap_t h)
+{
+    size_t cap = h->cap * 2;
+    void **ptrs = PL_MALLOC(cap * sizeof *ptrs);
+
+    if (ptrs == NULL) return -1;
+    for (size_t i = 0; i < h->n; i++)
+        ptrs[i] = h->ptrs[i];
+    if (h->ptrs != h->small) PL_FREE(h->ptrs);
+    h->ptrs = ptrs;
+    h->cap = cap;
+    return 0;
+}
+
+static inline int b_alloc(b_heap_t h, size_t n, void **p)
+{
+    void *q = PL_MALLOC(n);
+
+    if (__builtin_expect(q == NULL, 0)) return 0;
+    if (__builtin_expect(h->n == h->cap, 0) && pl_grow(h) != 0) {
+        PL_FREE(q);
+        return 0;
+    }
+    h->ptrs[h->n++] = q;
+    *p = q;
+    return 1;
+}
+
+static inline void b_reset(b_heap_t *hp)
+{
+    b_heap_t h = *hp;
+
+    for (size_t i = 0; i < h->n; i++)
+        PL_FREE(h->ptrs[i]);
+    h->n = 0;
+}
+
+static inline void b_destroy(b_heap_t h)
+{
+    b_reset(&h);
+    if (h->ptrs != h->small) PL_FREE(h->ptrs);
+    PL_FREE(h);
+}
+
+#endif
