@@ -62,7 +62,7 @@ typedef struct {
     WCHAR *chars;
 } WS_STRING;
 
-/* --- Heap ----------------------------------------------------------------------------------- */
+/* --- Heap ------------------------------------------------------------------------------------- */
 
 /* Pointers returned by WsAlloc are at least 8-byte aligned, stay valid until WsResetHeap or
  * WsFreeHeap, are not zeroed, and WsAlloc(heap, 0, ...) returns a non-NULL pointer distinct
@@ -92,8 +92,7 @@ WSHEAP_API HRESULT WsAddErrorString(WS_ERROR *error, const WS_STRING *string);
 WSHEAP_API HRESULT WsResetError(WS_ERROR *error);
 WSHEAP_API void WsFreeError(WS_ERROR *error);
 
-/* --- wsheap extensions (not in Windows) --------------------------------------------------------
- */
+/* --- wsheap extensions (not in Windows) ------------------------------------------------------- */
 
 /* "arena" or "guarded": the backend `heap` was created with; NULL for a NULL heap. */
 WSHEAP_API const char *wsheap_backend_name(const WS_HEAP *heap);
@@ -117,6 +116,71 @@ WSHEAP_API const char *wsheap_heap_name(const WS_HEAP *heap);
  * U+FFFD). Returns the length the full conversion needs, without the NUL, as snprintf does:
  * the result was truncated when the return value is >= `size`. */
 WSHEAP_API size_t wsheap_string_to_utf8(const WS_STRING *string, char *buf, size_t size);
+
+/* What wsheap_describe_address found out about an address. */
+#define WSHEAP_ADDRESS_UNKNOWN  0 /* no heap wsheap knows holds it */
+#define WSHEAP_ADDRESS_HEAP     1 /* a heap's memory, but no block's (bookkeeping, unused space) */
+#define WSHEAP_ADDRESS_BLOCK    2 /* in a live block, or in the redzone next to one */
+#define WSHEAP_ADDRESS_RELEASED 3 /* in or next to a block a reset or WsFreeHeap released */
+
+/* Describes the memory at `p` for a human: which heap (handle, name, backend), which block (its
+ * address, size, the offset of `p` inside, after or before it, its index in its round), whether
+ * the block is live or was released by a reset, and the block's allocation stack when one was
+ * recorded. Writes one or more lines, each starting "wsheap: ", NUL-terminated and truncated to
+ * `len` bytes, into `buf`; with `buf` NULL or `len` 0 it writes them to stderr instead, so that
+ * a debugger can run `call wsheap_describe_address(ptr, 0, 0)`. Returns WSHEAP_ADDRESS_*.
+ *
+ * What is known depends on the backend and the mode:
+ * - guarded heaps (WSHEAP_PAGEHEAP=1): every block, live or in the quarantine, with its stack;
+ * - arena heaps in an ASan build, or under valgrind memcheck ("tracked" arenas): every block,
+ *   live or released by one of the heap's recent resets (its quarantine, 4 MiB per heap); the
+ *   stack under ASan only (WSHEAP_STACK_DEPTH frames; memcheck's own reports show it);
+ * - arena heaps otherwise: nothing, WSHEAP_ADDRESS_UNKNOWN. Their blocks have no boundaries in
+ *   memory, and listing every heap would cost each WsCreateHeap a lock.
+ * Thread-safe; a heap that another thread is using at the same moment may be described as it
+ * was a moment before. Never allocates from a heap. */
+WSHEAP_API int wsheap_describe_address(const void *p, char *buf, size_t len);
+
+/* Writes the heap statistics that WSHEAP_STATS=1 prints at exit to file descriptor `fd` now: one
+ * row per creation site (the stack of WsCreateHeap) with the heaps created and live,
+ * allocations, resets, the peak REQUESTED_SIZE per round (max and 95th percentile), the peak
+ * ACTUAL_SIZE, quota failures and system allocations, then per site the heap names, a suggested
+ * trimSize and maxSize with the reason, and the creation stack. Returns S_OK; E_INVALIDARG for
+ * a negative `fd`; WS_E_INVALID_OPERATION, writing nothing, when WSHEAP_STATS is not 1. */
+WSHEAP_API HRESULT wsheap_print_stats(int fd);
+
+/* --- Optional inline fast path ---------------------------------------------------------------- */
+
+/* Defining WSHEAP_INLINE_ALLOC before including this header turns every WsAlloc call into an
+ * inline function whose common case (the heap's bump window has room) runs in the caller with
+ * no call at all; every other case calls the exported WsAlloc, so behaviour is identical. It
+ * reads and writes the first three words of the heap object, WSHEAP_WINDOW, whose layout is
+ * part of the ABI of this major version. Guarded heaps, tracked arenas (ASan, memcheck) and
+ * heaps under WSHEAP_STATS keep their window empty and always take the call. */
+#ifdef WSHEAP_INLINE_ALLOC
+typedef struct {
+    char *cur;            /* next free byte; 8-aligned */
+    char *end;            /* end of what the fast path may hand out (chunk end and quota) */
+    SIZE_T requestedSize; /* WS_HEAP_PROPERTY_REQUESTED_SIZE */
+} WSHEAP_WINDOW;
+
+static inline HRESULT wsheap_alloc_inline(WS_HEAP *heap, SIZE_T size, void **ptr, WS_ERROR *error)
+{
+    WSHEAP_WINDOW *w = (WSHEAP_WINDOW *)(void *)heap;
+
+    /* size - 1 wraps for size 0, which the exported WsAlloc handles. */
+    if (heap != NULL && ptr != NULL && size - 1 < (SIZE_T)(w->end - w->cur)) {
+        char *p = w->cur;
+
+        w->cur = p + (((size - 1) | 7) + 1);
+        w->requestedSize += size;
+        *ptr = p;
+        return S_OK;
+    }
+    return (WsAlloc)(heap, size, ptr, error);
+}
+#define WsAlloc(heap, size, ptr, error) wsheap_alloc_inline(heap, size, ptr, error)
+#endif
 
 #ifdef __cplusplus
 }

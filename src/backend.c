@@ -1,19 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Chooses the backend for a new heap from the process options (WSHEAP_PAGEHEAP). A heap keeps
- * the backend it was created with for its whole life.
+ * Chooses the backend for a new heap from the process options (WSHEAP_PAGEHEAP) and, for arenas,
+ * whether a memory tool needs them tracked. A heap keeps the backend it was created with for its
+ * whole life.
  */
 #include "internal.h"
+#include "track.h"
 
-const struct wsh_backend_ops *wsh_backend_select(void)
+const struct wsh_backend_ops *wsh_backend_select(const struct wsh_options *options)
 {
-    const struct wsh_options *options = wsh_options();
-
-    if (options->backend == WSH_BACKEND_GUARDED) {
-        static int warned;
-
-        if (!__atomic_exchange_n(&warned, 1, __ATOMIC_RELAXED))
-            wsh_warn("WSHEAP_PAGEHEAP=1: the guarded backend is not built yet; using the arena");
-    }
-    return &wsh_arena_ops;
+    if (options->backend == WSH_BACKEND_GUARDED) return &wsh_guarded_ops;
+    /* Under ASan or memcheck, arenas annotate every block (arena/tracked.c). */
+    return wsh_track_active() ? &wsh_arena_tracked_ops : &wsh_arena_ops;
 }

@@ -5,10 +5,19 @@
  * quota, answers properties and writes WS_ERROR messages; backends only manage memory.
  * Out-parameters are written last, and only on success.
  */
+#include <assert.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "internal.h"
+#include "stats.h"
+
+/* WSHEAP_INLINE_ALLOC (wsheap.h) compiles the fast path into callers: these offsets are ABI. */
+static_assert(offsetof(struct wsh_heap, cur) == 0, "WSHEAP_WINDOW.cur");
+static_assert(offsetof(struct wsh_heap, end) == sizeof(char *), "WSHEAP_WINDOW.end");
+static_assert(offsetof(struct wsh_heap, requested_size) == 2 * sizeof(char *),
+              "WSHEAP_WINDOW.requestedSize");
 
 static struct wsh_heap *heap_from_handle(WS_HEAP *handle)
 {
@@ -26,6 +35,7 @@ static const char *bad_heap_reason(const WS_HEAP *handle)
 HRESULT WsCreateHeap(SIZE_T maxSize, SIZE_T trimSize, const WS_HEAP_PROPERTY *properties,
                      ULONG propertyCount, WS_HEAP **heap, WS_ERROR *error)
 {
+    const struct wsh_options *options;
     const struct wsh_backend_ops *ops;
     struct wsh_heap *h;
 
@@ -38,8 +48,9 @@ HRESULT WsCreateHeap(SIZE_T maxSize, SIZE_T trimSize, const WS_HEAP_PROPERTY *pr
     if (heap == NULL)
         return wsh_fail(error, E_INVALIDARG, "WsCreateHeap: the heap out-pointer is NULL");
 
-    ops = wsh_backend_select();
-    h = ops->create(wsh_options());
+    options = wsh_options();
+    ops = wsh_backend_select(options);
+    h = ops->create(options);
     if (h == NULL)
         return wsh_fail(error, E_OUTOFMEMORY,
                         "WsCreateHeap: out of memory creating a heap (maxSize %zu, trimSize %zu, "
@@ -50,6 +61,10 @@ HRESULT WsCreateHeap(SIZE_T maxSize, SIZE_T trimSize, const WS_HEAP_PROPERTY *pr
     h->requested_size = 0;
     h->ops = ops;
     h->magic = WSH_HEAP_MAGIC;
+    h->n_resets = 0;
+    h->name[0] = '\0';
+    h->stats = NULL; /* a watched heap gets a record, and an empty window (stats.h) */
+    if (WSH_UNLIKELY(wsh_stats_wanted(options))) wsh_stats_heap_created(h);
     wsh_heap_sync_window(h);
     *heap = (WS_HEAP *)h;
     return S_OK;
@@ -64,17 +79,21 @@ static WSH_NOINLINE HRESULT alloc_slow(WS_HEAP *handle, size_t size, void **ptr,
 
     if (heap == NULL) return wsh_fail(error, E_INVALIDARG, "WsAlloc: %s", bad_heap_reason(handle));
     if (ptr == NULL) return wsh_fail(error, E_INVALIDARG, "WsAlloc: the ptr out-pointer is NULL");
-    if (size > heap->max_size - heap->requested_size)
+    if (size > heap->max_size - heap->requested_size) {
+        if (heap->stats != NULL) wsh_stats_quota_failure(heap, size);
         return wsh_fail(error, WS_E_QUOTA_EXCEEDED,
                         "WsAlloc: %zu bytes requested, but the heap's maxSize is %zu bytes and "
                         "%zu bytes have been allocated since the last reset (%zu bytes left)",
                         size, heap->max_size, heap->requested_size,
                         heap->max_size - heap->requested_size);
+    }
+    if (heap->stats != NULL) wsh_stats_mark(heap);
     if (WSH_UNLIKELY(heap->ops->alloc(heap, size, &p) != S_OK))
         return wsh_fail(error, E_OUTOFMEMORY,
                         "WsAlloc: out of memory: the %s backend could not get %zu bytes (%zu "
                         "bytes allocated since the last reset)",
                         heap->ops->name, size, heap->requested_size);
+    if (heap->stats != NULL) wsh_stats_alloc_done(heap, size);
     heap->requested_size += size;
     wsh_heap_sync_window(heap);
     *ptr = p;
@@ -90,7 +109,7 @@ HRESULT WsAlloc(WS_HEAP *handle, SIZE_T size, void **ptr, WS_ERROR *error)
     if (WSH_LIKELY(heap != NULL && ptr != NULL && size - 1 < (size_t)(heap->end - heap->cur))) {
         char *p = heap->cur;
 
-        heap->cur = p + wsh_align_up(size, WSH_ALIGN);
+        heap->cur = p + (((size - 1) | (WSH_ALIGN - 1)) + 1); /* align_up, reusing size - 1 */
         heap->requested_size += size;
         *ptr = p;
         return S_OK;
@@ -104,7 +123,13 @@ HRESULT WsResetHeap(WS_HEAP *handle, WS_ERROR *error)
 
     if (heap == NULL)
         return wsh_fail(error, E_INVALIDARG, "WsResetHeap: %s", bad_heap_reason(handle));
-    heap->ops->reset(heap);
+    if (WSH_LIKELY(heap->rewind != NULL && heap->stats == NULL)) {
+        heap->cur = heap->rewind; /* the backend said this is the whole reset */
+    } else {
+        if (heap->stats != NULL) wsh_stats_mark(heap);
+        heap->ops->reset(heap);
+        if (heap->stats != NULL) wsh_stats_reset_done(heap);
+    }
     heap->requested_size = 0;
     heap->n_resets++;
     wsh_heap_sync_window(heap);
@@ -126,6 +151,7 @@ void WsFreeHeap(WS_HEAP *handle)
         wsh_warn(message);
         return;
     }
+    if (heap->stats != NULL) wsh_stats_heap_freed(heap);
     heap->magic = 0;
     heap->ops->destroy(heap); /* the last touch: it may free or protect the heap object */
 }
@@ -185,6 +211,10 @@ HRESULT wsheap_set_heap_name(WS_HEAP *handle, const char *name)
     if (name != NULL) {
         while (n < sizeof heap->name - 1 && name[n] != '\0')
             n++;
+        /* A cut name must not end inside a UTF-8 sequence: drop its continuation bytes. */
+        if (name[n] != '\0')
+            while (n > 0 && ((unsigned char)name[n] & 0xC0) == 0x80)
+                n--;
         memcpy(heap->name, name, n);
     }
     heap->name[n] = '\0';

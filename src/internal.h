@@ -40,8 +40,7 @@ static inline size_t wsh_align_up(size_t n, size_t a)
 #endif
 _Noreturn void wsh_assert_fail(const char *expr, const char *file, int line);
 
-/* --- Options (options.c) -----------------------------------------------------------------------
- */
+/* --- Options (options.c) ---------------------------------------------------------------------- */
 
 enum wsh_backend_kind { WSH_BACKEND_ARENA, WSH_BACKEND_GUARDED };
 
@@ -55,6 +54,9 @@ struct wsh_options {
     bool symbolize;                /* WSHEAP_SYMBOLIZE: run addr2line for reports */
     bool verbose;                  /* WSHEAP_VERBOSE: print the options in effect */
     bool help;                     /* WSHEAP_HELP: print the option table */
+    bool stats;                    /* WSHEAP_STATS: statistics by creation site at exit */
+    int8_t leaks;                  /* WSHEAP_LEAKS: 0/1 (-1 while loading: as the backend) */
+    unsigned leaks_exitcode;       /* WSHEAP_LEAKS_EXITCODE: exit status on leaks; 0 = leave it */
 };
 
 /* Looks an environment variable up; NULL when unset. */
@@ -73,8 +75,7 @@ const struct wsh_options *wsh_options(void);
 /* Writes the option table, one "NAME  help" line per variable, to `fd`. */
 void wsh_options_print_help(int fd);
 
-/* --- Heaps ---------------------------------------------------------------------------------------
- */
+/* --- Heaps ------------------------------------------------------------------------------------ */
 
 struct wsh_heap;
 
@@ -83,8 +84,9 @@ struct wsh_heap;
  * S_OK or E_OUTOFMEMORY only and never touch WS_ERROR. */
 struct wsh_backend_ops {
     const char *name; /* "arena", "guarded" */
-    /* Allocates a heap object with the backend's state, zero-filled except as the backend
-     * needs; NULL when out of memory. The public layer fills the common fields. */
+    /* Allocates a heap object with the backend's state, and sets its cur, limit and rewind
+     * (NULL for an empty window); NULL when out of memory. The public layer sets every other
+     * field of struct wsh_heap. */
     struct wsh_heap *(*create)(const struct wsh_options *options);
     /* Returns a block of `size` bytes (8-byte aligned, distinct and non-NULL for size 0).
      * May move the window; the public layer re-applies the quota to it afterwards. */
@@ -110,36 +112,42 @@ extern const struct wsh_backend_ops wsh_guarded_ops;
  * `cur` and `limit` (the end of its current chunk); the public layer derives `end` from them
  * and the quota left (wsh_heap_sync_window), so the fast path needs no separate quota test. A
  * backend that must see every allocation (guarded) keeps cur == limit == NULL, so the window is
- * empty and every call takes the slow path, which calls ops->alloc.
+ * empty and every call takes the slow path, which calls ops->alloc. Likewise `rewind` lets
+ * WsResetHeap skip the backend when a reset only moves `cur` back to the start of the one chunk
+ * the heap keeps. These three fields' offsets are ABI for WSHEAP_INLINE_ALLOC (wsheap.h).
  */
 struct wsh_heap {
     char *cur;             /* next free byte of the window; 8-aligned */
     char *end;             /* window end: min(limit, cur + quota left rounded down to 8) */
     size_t requested_size; /* WS_HEAP_PROPERTY_REQUESTED_SIZE: exact sum since reset */
     char *limit;           /* backend: end of the current chunk; 8-aligned */
+    char *rewind;          /* backend: when not NULL, a whole reset is "cur = rewind" */
     size_t max_size;       /* WS_HEAP_PROPERTY_MAX_SIZE */
     size_t trim_size;      /* WS_HEAP_PROPERTY_TRIM_SIZE */
     const struct wsh_backend_ops *ops; /* chosen at WsCreateHeap, kept for life */
     uint32_t magic;                    /* WSH_HEAP_MAGIC while live */
     uint32_t n_resets;                 /* resets since creation (reports show it) */
     char name[WSHEAP_NAME_MAX];        /* wsheap_set_heap_name; "" when unset */
+    struct wsh_heap_stats *stats;      /* stats.c's record; NULL unless WSHEAP_STATS/LEAKS */
 };
 
 /* Recomputes heap->end from cur, limit and the quota left. Called by the public layer after
  * every backend call that may have moved the window. */
 static inline void wsh_heap_sync_window(struct wsh_heap *heap)
 {
-    size_t room = (size_t)(heap->limit - heap->cur);
+    /* Integer arithmetic: a heap with no chunk (or a backend that keeps the window empty) has
+     * cur == limit == NULL, and NULL + 0 is undefined in C (clang's UBSan reports it). */
+    size_t room = (uintptr_t)heap->limit - (uintptr_t)heap->cur;
     size_t quota_left = (heap->max_size - heap->requested_size) & ~(WSH_ALIGN - 1);
 
-    heap->end = heap->cur + (quota_left < room ? quota_left : room);
+    heap->end = (char *)((uintptr_t)heap->cur + (quota_left < room ? quota_left : room));
+    if (heap->stats != NULL) heap->end = heap->cur; /* statistics see every WsAlloc */
 }
 
-/* The backend that heaps created now use, from wsh_options(). */
-const struct wsh_backend_ops *wsh_backend_select(void);
+/* The backend for a heap created now, given the process options. */
+const struct wsh_backend_ops *wsh_backend_select(const struct wsh_options *options);
 
-/* --- Errors (error.c) ----------------------------------------------------------------------------
- */
+/* --- Errors (error.c) ------------------------------------------------------------------------- */
 
 /* Adds the formatted message to `error` (when not NULL) as its newest string and returns `hr`,
  * so that a failure path is one line: return wsh_fail(error, E_INVALIDARG, "...");

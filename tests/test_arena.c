@@ -14,6 +14,7 @@
 
 #include "internal.h"
 #include "os.h"
+#include "track.h"
 
 static WS_HEAP *new_heap(size_t max_size, size_t trim_size)
 {
@@ -70,16 +71,45 @@ static void test_window_is_the_chunk_and_the_quota(void **state)
 
     (void)state;
     h = (struct wsh_heap *)heap;
-    assert_ptr_equal(h->cur, h->end); /* no chunk before the first allocation */
-    alloc(heap, 1);
-    /* A heap with maxSize 100 gets a chunk of 104 bytes, and the window stops at the quota:
-     * 99 bytes are left, so the window ends 96 bytes (rounded down) after cur. */
-    assert_int_equal(property(heap, WS_HEAP_PROPERTY_ACTUAL_SIZE), 104);
+    /* A new heap's window is open on its embedded first chunk, narrowed to the quota (100
+     * bytes, rounded down to 96), and ACTUAL_SIZE does not count that chunk yet. */
     assert_int_equal((size_t)(h->end - h->cur), 96);
-    alloc(heap, 96); /* served by the window */
-    assert_ptr_equal(h->cur, h->end);
-    alloc(heap, 3); /* 3 bytes left: the slow path's exact test allows it */
+    assert_int_equal(property(heap, WS_HEAP_PROPERTY_ACTUAL_SIZE), 0);
+    alloc(heap, 1); /* the fast path */
+    assert_int_equal(property(heap, WS_HEAP_PROPERTY_ACTUAL_SIZE), 4096);
+    /* The fast path does not recompute the window; it just used 8 of its 96 bytes. */
+    assert_int_equal((size_t)(h->end - h->cur), 88);
+    alloc(heap, 96); /* 99 bytes of quota are left: the slow path's exact test allows it */
+    assert_ptr_equal(h->cur, h->end); /* 3 bytes of quota left: the window is closed */
+    alloc(heap, 3);                   /* 3 bytes left: the slow path's exact test allows it */
     assert_int_equal(property(heap, WS_HEAP_PROPERTY_REQUESTED_SIZE), 100);
+    WsFreeHeap(heap);
+}
+
+/* The embedded first chunk counts in ACTUAL_SIZE from its first block, and stays counted
+ * through resets, including the ones heap.c does alone through the rewind point. */
+static void test_first_chunk_is_counted_from_its_first_block(void **state)
+{
+    WS_HEAP *heap = new_heap(SIZE_MAX, 0);
+    struct wsh_heap *h = (struct wsh_heap *)heap;
+
+    (void)state;
+    assert_int_equal(WsResetHeap(heap, NULL), S_OK); /* a reset with nothing allocated */
+    assert_int_equal(property(heap, WS_HEAP_PROPERTY_ACTUAL_SIZE), 0);
+    assert_null(h->rewind); /* no block yet: the first reset must see the chunk's use */
+    alloc(heap, 16);
+    assert_int_equal(property(heap, WS_HEAP_PROPERTY_ACTUAL_SIZE), 4096);
+    for (int round = 0; round < 3; round++) {
+        assert_int_equal(WsResetHeap(heap, NULL), S_OK);
+        assert_int_equal(property(heap, WS_HEAP_PROPERTY_ACTUAL_SIZE), 4096);
+        assert_non_null(h->rewind); /* one kept chunk: the next reset is "cur = rewind" */
+        assert_ptr_equal(h->cur, h->rewind);
+    }
+    alloc(heap, 4096);
+    alloc(heap, 8); /* spills into a second chunk: a reset needs the backend again */
+    assert_null(h->rewind);
+    assert_int_equal(WsResetHeap(heap, NULL), S_OK);
+    assert_int_equal(property(heap, WS_HEAP_PROPERTY_ACTUAL_SIZE), 4096); /* trimSize 0 */
     WsFreeHeap(heap);
 }
 
@@ -158,14 +188,37 @@ static void test_trim_size_bounds_what_reset_keeps(void **state)
 
 static void test_trim_above_max_keeps_everything_needed(void **state)
 {
-    /* trimSize > maxSize: "not trimmed". The kept chunk holds the whole round. */
+    /* trimSize > maxSize: "not trimmed". A reset gives nothing back, and the one chunk it
+     * keeps holds the whole round. */
     WS_HEAP *heap = new_heap(1 << 20, (1 << 20) + 1);
-    size_t used;
+    size_t used, held;
 
     (void)state;
     used = run_round(heap, 3, 1000);
+    held = property(heap, WS_HEAP_PROPERTY_ACTUAL_SIZE);
     assert_int_equal(WsResetHeap(heap, NULL), S_OK);
     assert_true(property(heap, WS_HEAP_PROPERTY_ACTUAL_SIZE) >= used);
+    assert_true(property(heap, WS_HEAP_PROPERTY_ACTUAL_SIZE) >= held);
+    wsh_os_fail_at(0);
+    run_round(heap, 3, 1000);
+    assert_int_equal(wsh_os_requests(), 0);
+    WsFreeHeap(heap);
+}
+
+/* A heap whose trimSize is below its rounds spills every round; its spill chunks stay the size
+ * of a round instead of doubling towards the largest chunk size round after round. */
+static void test_spilling_rounds_do_not_grow_chunks(void **state)
+{
+    WS_HEAP *heap = new_heap(SIZE_MAX, 0);
+
+    (void)state;
+    for (int round = 0; round < 50; round++) {
+        for (int i = 0; i < 10; i++)
+            alloc(heap, 1000); /* about 10 KB per round */
+        assert_true(property(heap, WS_HEAP_PROPERTY_ACTUAL_SIZE) <= 4096 + 8192 + 16384);
+        assert_int_equal(WsResetHeap(heap, NULL), S_OK);
+        assert_int_equal(property(heap, WS_HEAP_PROPERTY_ACTUAL_SIZE), 4096);
+    }
     WsFreeHeap(heap);
 }
 
@@ -239,16 +292,21 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_window_is_the_chunk_and_the_quota),
+        cmocka_unit_test(test_first_chunk_is_counted_from_its_first_block),
         cmocka_unit_test(test_chunks_double_and_large_blocks_get_their_own),
         cmocka_unit_test(test_zero_size_blocks_are_distinct),
         cmocka_unit_test(test_reset_rewinds_a_single_chunk_without_requests),
         cmocka_unit_test(test_trim_zero_keeps_the_first_chunk_only),
         cmocka_unit_test(test_trim_size_bounds_what_reset_keeps),
         cmocka_unit_test(test_trim_above_max_keeps_everything_needed),
+        cmocka_unit_test(test_spilling_rounds_do_not_grow_chunks),
         cmocka_unit_test(test_steady_state_makes_no_requests),
         cmocka_unit_test(test_varying_rounds_settle),
         cmocka_unit_test(test_out_of_memory_leaves_the_heap_usable),
     };
 
+    /* These tests are about the untracked arena's chunk policy; under ASan or memcheck heaps
+     * would get the tracked arena (tests/test_track.c), so ask for the untracked one. */
+    wsh_track_force(WSH_TRACK_OFF);
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -52,7 +52,7 @@ struct config {
     unsigned long inject_at; /* 0: no injected bug */
 };
 
-/* --- Parsing into the heap ------------------------------------------------------------------- */
+/* --- Parsing into the heap -------------------------------------------------------------------- */
 
 /* The parser's state for one message: its heap, its WS_ERROR, and where the text stands. */
 struct parse {
@@ -226,8 +226,7 @@ static bool parse_message(struct parse *p, struct request *req)
     return true;
 }
 
-/* --- Driving -------------------------------------------------------------------------------------
- */
+/* --- Driving ---------------------------------------------------------------------------------- */
 
 static void account(struct summary *s, const struct request *req)
 {
@@ -390,7 +389,7 @@ int main(int argc, char **argv)
     struct config config = {65536, 16384, 0};
     struct summary s = {0};
     const char *path = NULL;
-    unsigned long generate_n = 0, value;
+    unsigned long generate_n = 0, value = 0;
     WS_HEAP *heap = NULL;
     WS_ERROR *error = NULL;
     size_t len = 0, actual = 0;

@@ -13,13 +13,19 @@
 #include "cache.h"
 
 /*
- * Memory layout. Every chunk, normal or holding one large block, is one system allocation:
+ * Memory layout. Every chunk, normal or holding one large block, is one system allocation,
+ * except the first, which lives inside the heap object so that a short-lived heap costs one
+ * allocation (taken from the thread's cache, cache.h):
  *
  *   | struct arena_chunk | data: size bytes ......................................... |
  *                        ^ chunk_data(c)       ^ heap->cur (current chunk only)       ^ heap->limit
  *
  * a->current is the chunk the window lies in; a->others lists every other chunk the heap holds
- * (full chunks and large blocks), whose `used` records how much of them the round used.
+ * (full chunks and large blocks), whose `used` records how much of them the round used. A new
+ * heap's window is already open on the first chunk, so its first WsAlloc takes the fast path;
+ * ACTUAL_SIZE counts that chunk from the first block handed out (a new heap reports 0, as on
+ * Windows). A reset that keeps another chunk detaches the first one instead of freeing it, and
+ * a later round may attach it again.
  */
 struct arena_chunk {
     struct arena_chunk *next;
@@ -28,18 +34,22 @@ struct arena_chunk {
     size_t pad;  /* keeps the data 16-byte aligned after malloc's 16-byte alignment */
 };
 
-struct arena {
-    struct wsh_heap heap;        /* first: the public layer's part of the object */
-    struct arena_chunk *current; /* NULL until the first allocation, or after a full trim */
-    struct arena_chunk *others;  /* every other chunk held */
-    size_t held;                 /* sum of chunk sizes: WS_HEAP_PROPERTY_ACTUAL_SIZE */
-    size_t next_size;            /* size of the next normal chunk */
-};
-
 #define ARENA_FIRST_CHUNK ((size_t)4096)    /* the first chunk, and the least a reset keeps */
 #define ARENA_MAX_CHUNK   ((size_t)1 << 20) /* normal chunks double up to this size */
 #define ARENA_MAX_REQUEST (SIZE_MAX / 4)    /* larger requests fail before any arithmetic */
 #define ARENA_ROUND_UNIT  ((size_t)4096)    /* a kept chunk's size is a multiple of this */
+
+struct arena {
+    struct wsh_heap heap;        /* first: the public layer's part of the object */
+    struct arena_chunk *current; /* NULL until the first allocation, or after a full trim */
+    struct arena_chunk *others;  /* every other chunk held */
+    size_t held;                 /* sum of attached chunks' sizes */
+    size_t next_size;            /* size of the next normal chunk */
+    bool first_attached;         /* the embedded first chunk is current or on a->others */
+    bool first_used;             /* ... and a block was handed out from it (see actual_size) */
+    struct arena_chunk first;    /* the embedded first chunk's header; its data follows */
+    char first_data[ARENA_FIRST_CHUNK];
+};
 
 static char *chunk_data(struct arena_chunk *c)
 {
@@ -51,14 +61,28 @@ static struct arena *arena_of(struct wsh_heap *heap)
     return (struct arena *)heap;
 }
 
-/* A new chunk of `size` usable bytes, counted in a->held; NULL when out of memory. */
+/* What a reset may keep: trimSize, but never less than the first chunk (Windows keeps its first
+ * chunk too), and everything when trimSize > maxSize ("not trimmed"). */
+static size_t keep_limit(const struct wsh_heap *heap)
+{
+    if (heap->trim_size > heap->max_size) return SIZE_MAX;
+    return heap->trim_size > ARENA_FIRST_CHUNK ? heap->trim_size : ARENA_FIRST_CHUNK;
+}
+
+/* A chunk of `size` usable bytes, counted in a->held: the embedded first chunk when it is free
+ * and large enough, else a new system allocation. NULL when out of memory. */
 static struct arena_chunk *chunk_new(struct arena *a, size_t size)
 {
-    struct arena_chunk *c = NULL;
+    struct arena_chunk *c;
 
-    if (size == ARENA_FIRST_CHUNK) c = wsh_cache_get(WSH_CACHE_CHUNK);
-    if (c == NULL) c = wsh_os_malloc(sizeof *c + size);
-    if (c == NULL) return NULL;
+    if (!a->first_attached && size <= ARENA_FIRST_CHUNK) {
+        a->first_attached = true;
+        a->first_used = true; /* attached to serve a block */
+        c = &a->first;
+    } else {
+        c = wsh_os_malloc(sizeof *c + size);
+        if (c == NULL) return NULL;
+    }
     c->next = NULL;
     c->size = size;
     c->used = 0;
@@ -69,26 +93,42 @@ static struct arena_chunk *chunk_new(struct arena *a, size_t size)
 static void chunk_free(struct arena *a, struct arena_chunk *c)
 {
     a->held -= c->size;
-    if (c->size != ARENA_FIRST_CHUNK || !wsh_cache_put(WSH_CACHE_CHUNK, c)) wsh_os_free(c);
+    if (c == &a->first)
+        a->first_attached = false;
+    else
+        wsh_os_free(c);
 }
 
-/* Makes `c` the current chunk with its first `used` bytes taken. */
+/* Makes `c` the current chunk with its first `used` bytes taken. When it is the heap's only
+ * chunk and a reset would keep it, a reset is just "cur = rewind" (heap.c does it); not for a
+ * first chunk that served no block yet, whose first reset must record that it did. */
 static void set_current(struct arena *a, struct arena_chunk *c, size_t used)
 {
     a->current = c;
     a->heap.cur = c != NULL ? chunk_data(c) + used : NULL;
     a->heap.limit = c != NULL ? chunk_data(c) + c->size : NULL;
+    a->heap.rewind = NULL;
+    if (c != NULL && a->others == NULL && (c != &a->first || a->first_used) &&
+        c->size <= keep_limit(&a->heap))
+        a->heap.rewind = chunk_data(c);
 }
 
 static struct wsh_heap *arena_create(const struct wsh_options *options)
 {
-    struct arena *a = wsh_cache_get(WSH_CACHE_HEAP);
+    struct arena *a = wsh_cache_get();
 
     (void)options;
     if (a == NULL) a = wsh_os_malloc(sizeof *a);
     if (a == NULL) return NULL;
-    memset(a, 0, sizeof *a);
-    a->next_size = ARENA_FIRST_CHUNK;
+    a->first.next = NULL;
+    a->first.size = ARENA_FIRST_CHUNK;
+    a->first.used = 0;
+    a->first_attached = true;
+    a->first_used = false; /* also keeps set_current from reading trim_size, not yet set */
+    a->others = NULL;
+    a->held = ARENA_FIRST_CHUNK;
+    a->next_size = 2 * ARENA_FIRST_CHUNK;
+    set_current(a, &a->first, 0); /* the public layer narrows the window to the quota */
     return &a->heap;
 }
 
@@ -115,6 +155,7 @@ static HRESULT arena_alloc(struct wsh_heap *heap, size_t size, void **out)
         c->used = need;
         c->next = a->others;
         a->others = c;
+        heap->rewind = NULL;
         *out = chunk_data(c);
         return S_OK;
     }
@@ -170,15 +211,13 @@ static void arena_reset(struct wsh_heap *heap)
 {
     struct arena *a = arena_of(heap);
     struct arena_chunk *keep, *c, *next;
-    size_t keep_limit, used, target;
+    size_t limit = keep_limit(heap), used, target;
 
-    /* trimSize > maxSize means "not trimmed": everything may stay. */
-    keep_limit = heap->trim_size > heap->max_size ? SIZE_MAX : heap->trim_size;
-    if (keep_limit < ARENA_FIRST_CHUNK) keep_limit = ARENA_FIRST_CHUNK;
-
+    if (a->first_attached && heap->cur != chunk_data(&a->first)) a->first_used = true;
     if (a->others == NULL) {
-        /* The round fit in one chunk (or none): rewind it, the common case. */
-        if (a->current != NULL && a->current->size > keep_limit) {
+        /* The round fit in one chunk (or none), which is larger than trimSize allows (heap.c
+         * rewinds a chunk it may keep without calling here). */
+        if (a->current != NULL && a->current->size > limit) {
             chunk_free(a, a->current);
             set_current(a, NULL, 0);
             return;
@@ -195,9 +234,9 @@ static void arena_reset(struct wsh_heap *heap)
     /* Not trimmed: the merged chunk is at least all the heap held, so nothing is given back. */
     if (heap->trim_size > heap->max_size && target < a->held)
         target = wsh_align_up(a->held, ARENA_ROUND_UNIT);
-    if (target > keep_limit) target = keep_limit;
+    if (target > limit) target = limit;
 
-    keep = choose_kept_chunk(a, target, keep_limit);
+    keep = choose_kept_chunk(a, target, limit);
     for (c = a->others; c != NULL; c = next) {
         next = c->next;
         if (c != keep) chunk_free(a, c);
@@ -205,6 +244,10 @@ static void arena_reset(struct wsh_heap *heap)
     a->others = NULL;
     if (keep != NULL) keep->next = NULL;
     set_current(a, keep, 0);
+    /* Growth starts again from the kept chunk, so a heap that spills every round (trimSize
+     * below a round) spills into chunks of its rounds' size, not ever larger ones. */
+    a->next_size = keep != NULL && keep->size > ARENA_FIRST_CHUNK ? keep->size : ARENA_FIRST_CHUNK;
+    if (a->next_size < ARENA_MAX_CHUNK) a->next_size *= 2;
 }
 
 static void arena_destroy(struct wsh_heap *heap)
@@ -217,12 +260,15 @@ static void arena_destroy(struct wsh_heap *heap)
         next = c->next;
         chunk_free(a, c);
     }
-    if (!wsh_cache_put(WSH_CACHE_HEAP, a)) wsh_os_free(a);
+    if (!wsh_cache_put(a)) wsh_os_free(a);
 }
 
 static size_t arena_actual_size(const struct wsh_heap *heap)
 {
-    return ((const struct arena *)heap)->held;
+    struct arena *a = arena_of((struct wsh_heap *)heap);
+    bool first_unused = a->first_attached && !a->first_used && heap->cur == chunk_data(&a->first);
+
+    return a->held - (first_unused ? a->first.size : 0);
 }
 
 const struct wsh_backend_ops wsh_arena_ops = {

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The arena's per-thread block cache (see cache.h): LIFO lists threaded through the cached
- * blocks' first word, at most CACHE_MAX blocks per class and thread. Thread-local, so there is
- * no lock and no atomic; a pthread key's destructor frees a thread's blocks when it exits.
+ * The arena's per-thread heap-object cache (see cache.h): a LIFO list threaded through the
+ * cached objects' first word, at most CACHE_MAX per thread. Thread-local, so there is no lock
+ * and no atomic; a pthread key's destructor frees a thread's objects when it exits.
  */
 #include <pthread.h>
 #include <stddef.h>
@@ -11,12 +11,12 @@
 #include "../os.h"
 #include "cache.h"
 
-/* Enough for a thousand live short-lived heaps per thread (4 MiB of first chunks). */
+/* Enough for a thousand short-lived heaps per thread (about 4 MiB of objects). */
 #define CACHE_MAX 1024
 
 struct thread_cache {
-    void *head[WSH_CACHE_N_CLASSES];
-    unsigned n[WSH_CACHE_N_CLASSES];
+    void *head;
+    unsigned n;
     bool registered; /* the exit destructor knows this thread's cache */
 };
 
@@ -28,15 +28,13 @@ static void release(void *arg)
 {
     struct thread_cache *c = arg;
 
-    for (int cls = 0; cls < WSH_CACHE_N_CLASSES; cls++) {
-        while (c->head[cls] != NULL) {
-            void *block = c->head[cls];
+    while (c->head != NULL) {
+        void *block = c->head;
 
-            c->head[cls] = *(void **)block;
-            wsh_os_free(block);
-        }
-        c->n[cls] = 0;
+        c->head = *(void **)block;
+        wsh_os_free(block);
     }
+    c->n = 0;
 }
 
 static void make_key(void)
@@ -51,27 +49,27 @@ __attribute__((destructor)) static void release_at_exit(void)
     release(&cache);
 }
 
-void *wsh_cache_get(enum wsh_cache_class cls)
+void *wsh_cache_get(void)
 {
-    void *block = cache.head[cls];
+    void *block = cache.head;
 
     if (block != NULL) {
-        cache.head[cls] = *(void **)block;
-        cache.n[cls]--;
+        cache.head = *(void **)block;
+        cache.n--;
     }
     return block;
 }
 
-bool wsh_cache_put(enum wsh_cache_class cls, void *block)
+bool wsh_cache_put(void *block)
 {
-    if (cache.n[cls] >= CACHE_MAX) return false;
+    if (cache.n >= CACHE_MAX) return false;
     if (!cache.registered) {
         pthread_once(&cache_key_once, make_key);
         pthread_setspecific(cache_key, &cache);
         cache.registered = true;
     }
-    *(void **)block = cache.head[cls];
-    cache.head[cls] = block;
-    cache.n[cls]++;
+    *(void **)block = cache.head;
+    cache.head = block;
+    cache.n++;
     return true;
 }
