@@ -6,7 +6,8 @@
  * A reset keeps one chunk, sized to the round's high-water mark and capped by trimSize, so a
  * program that repeats the same work makes no allocator or system calls in steady state.
  */
-#include <string.h>
+#include <assert.h>
+#include <stddef.h>
 
 #include "../internal.h"
 #include "../os.h"
@@ -41,7 +42,7 @@ struct arena_chunk {
 
 struct arena {
     struct wsh_heap heap;        /* first: the public layer's part of the object */
-    struct arena_chunk *current; /* NULL until the first allocation, or after a full trim */
+    struct arena_chunk *current; /* the window's chunk; NULL only after a reset freed it */
     struct arena_chunk *others;  /* every other chunk held */
     size_t held;                 /* sum of attached chunks' sizes */
     size_t next_size;            /* size of the next normal chunk */
@@ -50,6 +51,11 @@ struct arena {
     struct arena_chunk first;    /* the embedded first chunk's header; its data follows */
     char first_data[ARENA_FIRST_CHUNK];
 };
+
+/* chunk_data(&a->first) must be a->first_data. */
+static_assert(offsetof(struct arena, first_data) ==
+                  offsetof(struct arena, first) + sizeof(struct arena_chunk),
+              "the first chunk's data follows its header");
 
 static char *chunk_data(struct arena_chunk *c)
 {
