@@ -7,9 +7,12 @@
  * that are not wsheap's must reach the handler installed before wsheap's, unchanged.
  */
 #define _GNU_SOURCE
+#include <pthread.h>
+#include <semaphore.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -307,6 +310,123 @@ static void foreign_raise_ignored(void *arg)
 /* --- Checks ----------------------------------------------------------------------------------- */
 
 /* cmocka cuts long messages: the child's whole output goes to stderr first. */
+/* --- Concurrent use: children with two threads on one heap ------------------------------------ */
+
+/* The children's thread ids, for the parent to find in the report: in a shared mapping made
+ * before the fork. [0] holds the call inside the heap (or hammers allocations), [1] enters. */
+static int32_t *shared_tids;
+
+static WS_HEAP *concurrent_heap;
+static sem_t held;              /* posted when the hook holds a call inside the heap */
+static atomic_int hook_calls;   /* WsAlloc calls the hook has seen */
+static atomic_int hold_at = -1; /* the hook holds the WsAlloc with this index, once */
+static pthread_barrier_t start_line;
+
+/* The test hook: holds the chosen WsAlloc inside the heap until the other thread's report
+ * kills the process (bounded, so that a missed detection fails instead of hanging). */
+static void hold_inside(WS_HEAP *heap, const char *call)
+{
+    (void)heap;
+    if (strcmp(call, "WsAlloc") != 0 || atomic_fetch_add(&hook_calls, 1) != atomic_load(&hold_at))
+        return;
+    sem_post(&held);
+    sleep(20);
+    _exit(93);
+}
+
+WSH_NOINLINE void *death_alloc_thread(void *arg)
+{
+    (void)arg;
+    shared_tids[0] = wsh_thread_id();
+    death_make_block(concurrent_heap, 16); /* the hook holds this one */
+    _exit(94);
+}
+
+/* WsResetHeap enters the heap while the other thread is held inside WsAlloc: one report,
+ * every time. */
+static void reset_while_alloc(void *arg)
+{
+    pthread_t t;
+
+    (void)arg;
+    concurrent_heap = new_heap_with(false, false);
+    sem_init(&held, 0, 0);
+    atomic_store(&hold_at, 0);
+    wsh_guarded_test_set_inside_hook(hold_inside);
+    shared_tids[1] = wsh_thread_id();
+    if (pthread_create(&t, NULL, death_alloc_thread, NULL) != 0) _exit(95);
+    while (sem_wait(&held) != 0)
+        ;
+    death_reset(concurrent_heap);
+    _exit(96); /* not reached: the reset must report */
+}
+
+/* Both threads hammer the heap from a barrier; the hook holds the 200th WsAlloc (whichever
+ * thread makes it), so that an overlap happens even if the scheduler never interleaves the
+ * two loops by itself. Either thread may be the one that finds the heap held. */
+WSH_NOINLINE void *death_hammer_thread(void *arg)
+{
+    int which = (int)(intptr_t)arg;
+
+    shared_tids[which] = wsh_thread_id();
+    pthread_barrier_wait(&start_line);
+    for (long i = 1; i < 10000000; i++) {
+        void *p;
+
+        if (which == 1 && i % 8 == 0)
+            WsResetHeap(concurrent_heap, NULL);
+        else
+            WsAlloc(concurrent_heap, 24, &p, NULL);
+        if (which == 0 && i % 64 == 0) WsResetHeap(concurrent_heap, NULL); /* bounds memory */
+    }
+    _exit(97);
+}
+
+static void hammer(void *arg)
+{
+    pthread_t t[2];
+
+    (void)arg;
+    concurrent_heap = new_heap_with(false, false);
+    sem_init(&held, 0, 0);
+    atomic_store(&hold_at, 200);
+    wsh_guarded_test_set_inside_hook(hold_inside);
+    pthread_barrier_init(&start_line, NULL, 2);
+    for (intptr_t i = 0; i < 2; i++)
+        if (pthread_create(&t[i], NULL, death_hammer_thread, (void *)i) != 0) _exit(95);
+    pthread_join(t[0], NULL);
+    _exit(98);
+}
+
+/* Two threads take turns with one heap, handing it over with a mutex: correct use, no report. */
+static pthread_mutex_t handover = PTHREAD_MUTEX_INITIALIZER;
+
+static void *take_turns(void *arg)
+{
+    (void)arg;
+    for (int round = 0; round < 300; round++) {
+        pthread_mutex_lock(&handover);
+        for (int i = 0; i < 4; i++)
+            death_make_block(concurrent_heap, 40);
+        WsResetHeap(concurrent_heap, NULL);
+        pthread_mutex_unlock(&handover);
+    }
+    return NULL;
+}
+
+static void handed_over(void *arg)
+{
+    pthread_t t[2];
+
+    (void)arg;
+    concurrent_heap = new_heap_with(false, false);
+    for (int i = 0; i < 2; i++)
+        if (pthread_create(&t[i], NULL, take_turns, NULL) != 0) _exit(95);
+    for (int i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+    WsFreeHeap(concurrent_heap); /* from a third thread, after both: fine too */
+}
+
 #define fail_report(...)                                                                           \
     do {                                                                                           \
         fprintf(stderr, __VA_ARGS__);                                                              \
@@ -546,6 +666,73 @@ static void test_foreign_raise_stays_ignored(void **state)
     assert_int_equal(WEXITSTATUS(status), 7);
 }
 
+/* The report's first line names the heap and both threads; `entering` found the heap held by
+ * `inside`, which was inside `inside_call`. */
+static void expect_concurrent(int32_t entering, const char *entering_call, int32_t inside,
+                              const char *inside_call)
+{
+    char want[256];
+
+    snprintf(want, sizeof want,
+             "\"death\" by thread %d in %s while thread %d is inside %s\n"
+             "==wsheap== a heap is used by one thread at a time",
+             (int)entering, entering_call, (int)inside, inside_call);
+    expect_line(want);
+}
+
+static void map_shared_tids(void)
+{
+    shared_tids = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    assert_true(shared_tids != MAP_FAILED);
+    shared_tids[0] = shared_tids[1] = 0;
+}
+
+static void test_concurrent_reset_while_alloc(void **state)
+{
+    (void)state;
+    map_shared_tids();
+    expect_sigsegv(run(reset_while_alloc));
+    expect_first_line("==wsheap== ERROR: concurrent-use of heap 0x");
+    assert_true(shared_tids[0] != 0 && shared_tids[1] != 0 && shared_tids[0] != shared_tids[1]);
+    expect_concurrent(shared_tids[1], "WsResetHeap", shared_tids[0], "WsAlloc");
+    expect_in_section("WsResetHeap called by thread", "in death_reset ");
+    expect_in_section("WsResetHeap called by thread", "in reset_while_alloc ");
+    expect_in_section("heap created by thread", "in new_heap_with ");
+    expect_one_report();
+    munmap(shared_tids, 4096);
+}
+
+static void test_concurrent_hammer(void **state)
+{
+    char first[512], want[2][64];
+
+    (void)state;
+    map_shared_tids();
+    expect_sigsegv(run(hammer));
+    expect_first_line("==wsheap== ERROR: concurrent-use of heap 0x");
+    assert_true(shared_tids[0] != 0 && shared_tids[1] != 0 && shared_tids[0] != shared_tids[1]);
+    /* Either thread may be the one that entered; both must be named, once each. */
+    assert_non_null(line_with(out, "concurrent-use", first, sizeof first));
+    snprintf(want[0], sizeof want[0], " thread %d ", (int)shared_tids[0]);
+    snprintf(want[1], sizeof want[1], " thread %d ", (int)shared_tids[1]);
+    if (strstr(first, want[0]) == NULL || strstr(first, want[1]) == NULL)
+        fail_report("the first line must name threads %d and %d:\n%s", (int)shared_tids[0],
+                    (int)shared_tids[1], out);
+    expect_in_section("heap created by thread", "in new_heap_with ");
+    expect_one_report();
+    munmap(shared_tids, 4096);
+}
+
+static void test_handed_over_heap_is_not_reported(void **state)
+{
+    int status;
+
+    (void)state;
+    status = run(handed_over);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || strstr(out, "==wsheap==") != NULL)
+        fail_report("expected a clean exit, got status 0x%x; output:\n%s", status, out);
+}
+
 #ifdef WSHEAP_CRASHME
 /* tools/wsheap-crashme, the program the documentation's sample report comes from. */
 static void crashme(const char *mode, const char *first_line, const char *second)
@@ -670,6 +857,9 @@ int main(void)
         cmocka_unit_test(test_foreign_fault_default_action),
         cmocka_unit_test(test_foreign_fault_chain_loop_ends),
         cmocka_unit_test(test_foreign_raise_stays_ignored),
+        cmocka_unit_test(test_concurrent_reset_while_alloc),
+        cmocka_unit_test(test_concurrent_hammer),
+        cmocka_unit_test(test_handed_over_heap_is_not_reported),
 #ifdef WSHEAP_CRASHME
         cmocka_unit_test(test_crashme),
 #ifdef WSHEAP_SOURCE_DIR

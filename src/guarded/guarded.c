@@ -66,6 +66,10 @@ struct gheap {
     unsigned stack_depth;         /* WSHEAP_STACK_DEPTH at creation */
     bool backward;                /* WSHEAP_PAGEHEAP_BACKWARD at creation */
     bool unaligned;               /* WSHEAP_PAGEHEAP_UNALIGNED at creation */
+    /* The call inside the heap now: 0 when none, else owner_word(call, thread id). One word,
+     * so that a thread that finds the heap busy reads who is inside and in which call at
+     * once (see heap_enter). */
+    _Atomic uint64_t owner;
 };
 
 static struct gheap *gheap_of(struct wsh_heap *heap)
@@ -76,6 +80,60 @@ static struct gheap *gheap_of(struct wsh_heap *heap)
 static size_t page_size(void)
 {
     return wsh_os_page_size();
+}
+
+/* --- One thread at a time --------------------------------------------------------------------- */
+
+/*
+ * A WS_HEAP is used by one thread at a time; two calls on one heap at once would corrupt its
+ * spans silently (two blocks on the same pages, a record overwritten). Each guarded
+ * WsAlloc / WsResetHeap / WsFreeHeap therefore claims the heap with one compare-and-swap of
+ * `owner` from 0 and gives it back with one release store: a few nanoseconds against the
+ * microseconds a guarded call costs. A claim that finds the heap taken is reported as
+ * concurrent-use and the process dies. WS_HEAP_PROPERTY_ACTUAL_SIZE only reads, and is not
+ * checked: the statistics read it at exit, when a thread may still be inside a call.
+ */
+enum heap_call { CALL_ALLOC = 1, CALL_RESET, CALL_FREE };
+
+static const char *call_name(uint64_t call)
+{
+    return call == CALL_ALLOC ? "WsAlloc" : call == CALL_RESET ? "WsResetHeap" : "WsFreeHeap";
+}
+
+static uint64_t owner_word(enum heap_call call, int32_t tid)
+{
+    return (uint64_t)call << 32 | (uint32_t)tid;
+}
+
+/* Test hook (wsh_guarded_test_set_inside_hook): called while a call holds its heap. */
+static _Atomic(wsh_guarded_test_hook *) inside_hook;
+
+void wsh_guarded_test_set_inside_hook(wsh_guarded_test_hook *hook)
+{
+    atomic_store_explicit(&inside_hook, hook, memory_order_release);
+}
+
+static WSH_COLD _Noreturn void die_concurrent(struct gheap *g, enum heap_call call, uint64_t other);
+
+/* Claims `g` for `call` by the calling thread; reports and dies when another call holds it
+ * (another thread's, or this thread's own from a signal handler). Acquire pairs with
+ * heap_leave's release: the next owner sees everything the previous one wrote. */
+static inline __attribute__((always_inline)) void heap_enter(struct gheap *g, enum heap_call call)
+{
+    uint64_t expected = 0;
+    wsh_guarded_test_hook *hook;
+
+    if (WSH_UNLIKELY(!atomic_compare_exchange_strong_explicit(
+            &g->owner, &expected, owner_word(call, wsh_thread_id()), memory_order_acquire,
+            memory_order_relaxed)))
+        die_concurrent(g, call, expected);
+    hook = atomic_load_explicit(&inside_hook, memory_order_relaxed);
+    if (WSH_UNLIKELY(hook != NULL)) hook((WS_HEAP *)&g->pub, call_name(call));
+}
+
+static inline void heap_leave(struct gheap *g)
+{
+    atomic_store_explicit(&g->owner, 0, memory_order_release);
 }
 
 /* --- Process-wide state ----------------------------------------------------------------------- */
@@ -294,7 +352,7 @@ static bool hide_range(const struct wsh_span *s, char *addr, size_t size)
  * mapping starts PROT_NONE and only the header (and the heap object) are opened.
  */
 static struct wsh_span *span_create(enum wsh_span_kind kind, size_t size, size_t area_need,
-                                    size_t obj_pages)
+                                    size_t obj_pages, struct wsh_span *home, uint32_t create_stack)
 {
     size_t page = page_size();
     bool advice = wsh_os_has_guard_advice();
@@ -354,6 +412,17 @@ static struct wsh_span *span_create(enum wsh_span_kind kind, size_t size, size_t
     s->capacity = capacity;
     atomic_store_explicit(&s->n_blocks, 0, memory_order_relaxed);
     s->n_vmas = n_vmas;
+    /* Every field a lookup reads is written before the span enters the address table: that
+     * store is the release that a lookup's acquire load pairs with. A HOME span is its own
+     * home and holds the heap object at its area. */
+    if (kind == WSH_SPAN_HOME) {
+        s->home = s;
+        s->heap = (struct wsh_heap *)area;
+        s->create_stack = create_stack;
+        s->create_tid = wsh_thread_id();
+    } else {
+        s->home = home;
+    }
     if (kind == WSH_SPAN_HOME)
         MEMCHECK_NOACCESS(area + obj_pages * page, (size_t)(base + size - area) - obj_pages * page);
     else
@@ -599,6 +668,27 @@ static WSH_COLD _Noreturn void die_corrupted(struct wsh_fault *f, const char *wh
     wsh_die();
 }
 
+/* Reports that `call` found `g` held by `other` (an owner word) and kills the process, as a
+ * corruption found at reset does. Only reads `g`: the other call may be changing it. */
+static WSH_COLD _Noreturn void die_concurrent(struct gheap *g, enum heap_call call, uint64_t other)
+{
+    struct wsh_fault f;
+
+    memset(&f, 0, sizeof f);
+    f.kind = WSH_FAULT_CONCURRENT_USE;
+    describe_heap(g->home, &f);
+    f.addr = f.heap;
+    f.found_by = call_name(call);
+    /* Skip this function and the guarded op (heap_enter is inlined): the stack starts in
+     * heap.c, as an allocation stack does. */
+    f.release_stack = wsh_stack_record(g->stack_depth, 2);
+    f.release_tid = wsh_thread_id();
+    f.other_tid = (int32_t)(uint32_t)other;
+    f.other_call = call_name(other >> 32);
+    wsh_report(&f, NULL, atomic_load_explicit(&wsh_report_symbolize, memory_order_relaxed));
+    wsh_die();
+}
+
 /* --- The ops ---------------------------------------------------------------------------------- */
 
 static struct wsh_heap *guarded_create(const struct wsh_options *options)
@@ -614,7 +704,8 @@ static struct wsh_heap *guarded_create(const struct wsh_options *options)
     wsh_segv_install();
     stack = wsh_stack_record(options->stack_depth, 1);
 
-    home = span_create(WSH_SPAN_HOME, WSH_SPAN_GRANULE, (obj_pages + 1) * page_size(), obj_pages);
+    home = span_create(WSH_SPAN_HOME, WSH_SPAN_GRANULE, (obj_pages + 1) * page_size(), obj_pages,
+                       NULL, stack);
     if (home == NULL) return NULL;
     g = (struct gheap *)home->area; /* fresh mapping: already zero-filled */
     g->home = home;
@@ -623,11 +714,7 @@ static struct wsh_heap *guarded_create(const struct wsh_options *options)
     g->stack_depth = options->stack_depth;
     g->backward = options->backward;
     g->unaligned = options->unaligned && !options->backward;
-    home->home = home;
-    home->heap = &g->pub;
-    home->create_stack = stack;
-    home->create_tid = wsh_thread_id();
-    return &g->pub;
+    return &g->pub; /* home->heap, set by span_create, points here */
 }
 
 /* Starts a new span of `kind` for `g` with room for at least `need` bytes of blocks. */
@@ -637,9 +724,8 @@ static struct wsh_span *heap_new_span(struct gheap *g, enum wsh_span_kind kind, 
     struct wsh_span *s;
 
     /* The area starts with a guard page; a redzone span's also ends with one. */
-    s = span_create(kind, *next, need + 2 * page_size(), 0);
+    s = span_create(kind, *next, need + 2 * page_size(), 0, g->home, 0);
     if (s == NULL) return NULL;
-    s->home = g->home;
     s->next = g->spans;
     g->spans = s;
     if (*next < MAX_SPAN) *next *= 2;
@@ -806,12 +892,24 @@ static HRESULT guarded_alloc(struct wsh_heap *heap, size_t size, void **out)
     bool failed = false;
     uint32_t stack;
 
-    if (size > MAX_REQUEST) return E_OUTOFMEMORY;
-    stack = wsh_stack_record(g->stack_depth, 1);
-    if (alloc_guarded(g, size, stack, out, &failed)) return S_OK;
-    if (failed) return E_OUTOFMEMORY;
-    warn_budget_once();
-    return alloc_redzone(g, size, stack, out);
+    HRESULT hr;
+
+    heap_enter(g, CALL_ALLOC);
+    if (size > MAX_REQUEST) {
+        hr = E_OUTOFMEMORY;
+    } else {
+        stack = wsh_stack_record(g->stack_depth, 1);
+        if (alloc_guarded(g, size, stack, out, &failed)) {
+            hr = S_OK;
+        } else if (failed) {
+            hr = E_OUTOFMEMORY;
+        } else {
+            warn_budget_once();
+            hr = alloc_redzone(g, size, stack, out);
+        }
+    }
+    heap_leave(g);
+    return hr;
 }
 
 /*
@@ -838,7 +936,8 @@ static void release_spans(struct gheap *g, enum wsh_span_state state, uint32_t s
             b->release_stack = stack;
             b->release_tid = tid;
             b->release_reset = reset_no;
-            b->released = (uint8_t)state;
+            /* Publishes the release fields above to lookups (block_snapshot). */
+            atomic_store_explicit(&b->released, (uint8_t)state, memory_order_release);
         }
         /* One call for the whole range. When even mprotect fails the memory stays readable:
          * stale pointers into it go unnoticed, nothing worse. */
@@ -879,21 +978,28 @@ static void release_spans(struct gheap *g, enum wsh_span_state state, uint32_t s
 static void guarded_reset(struct wsh_heap *heap)
 {
     struct gheap *g = gheap_of(heap);
-    uint32_t stack = wsh_stack_record(g->stack_depth, 1);
+    uint32_t stack;
     struct wsh_fault f;
 
+    heap_enter(g, CALL_RESET);
+    stack = wsh_stack_record(g->stack_depth, 1);
     if (!check_spans(g, &f)) die_corrupted(&f, "WsResetHeap", stack);
     release_spans(g, WSH_SPAN_RESET, stack);
+    heap_leave(g);
 }
 
 static void guarded_destroy(struct wsh_heap *heap)
 {
     struct gheap *g = gheap_of(heap);
     struct wsh_span *home = g->home;
-    uint32_t stack = wsh_stack_record(g->stack_depth, 1);
+    uint32_t stack;
     size_t obj_pages = wsh_align_up(sizeof(struct gheap), page_size()) / page_size();
     struct wsh_fault f;
 
+    /* Claimed for good: the heap object becomes inaccessible below, so a call that comes
+     * later faults on it (use-after-free-heap) and one that comes meanwhile finds it held. */
+    heap_enter(g, CALL_FREE);
+    stack = wsh_stack_record(g->stack_depth, 1);
     if (!check_spans(g, &f)) die_corrupted(&f, "WsFreeHeap", stack);
     release_spans(g, WSH_SPAN_FREED, stack);
     memcpy(home->freed_name, heap->name, sizeof home->freed_name);
@@ -940,6 +1046,29 @@ static long last_block_at_or_below(const struct wsh_block *blocks, size_t n, uin
     return found;
 }
 
+/* Copies a record that its heap's thread may be releasing meanwhile: the fields set at WsAlloc
+ * were published with n_blocks and never change; the release fields are read only once
+ * `released` is seen set (acquire, pairing with release_spans), and are final then. */
+static void block_snapshot(const struct wsh_block *b, struct wsh_block *out)
+{
+    uint8_t released = atomic_load_explicit(&b->released, memory_order_acquire);
+
+    memset(out, 0, sizeof *out);
+    out->user = b->user;
+    out->size = b->size;
+    out->data = b->data;
+    out->n_pages = b->n_pages;
+    out->ordinal = b->ordinal;
+    out->alloc_stack = b->alloc_stack;
+    out->tid = b->tid;
+    if (released != 0) {
+        out->release_stack = b->release_stack;
+        out->release_tid = b->release_tid;
+        out->release_reset = b->release_reset;
+    }
+    atomic_init(&out->released, released);
+}
+
 bool wsh_guarded_describe(uintptr_t addr, int access, struct wsh_fault *f)
 {
     struct wsh_span *s = wsh_span_lookup(addr);
@@ -980,16 +1109,16 @@ bool wsh_guarded_describe(uintptr_t addr, int access, struct wsh_fault *f)
     if (left != NULL && addr < left->user + left->size) {
         f->where = WSH_WHERE_INSIDE;
         f->distance = addr - left->user;
-        f->block = *left;
+        block_snapshot(left, &f->block);
     } else if (left != NULL &&
                (right == NULL || addr - (left->user + left->size) <= right->user - addr)) {
         f->where = WSH_WHERE_RIGHT;
         f->distance = addr - (left->user + left->size);
-        f->block = *left;
+        block_snapshot(left, &f->block);
     } else {
         f->where = WSH_WHERE_LEFT;
         f->distance = right->user - addr;
-        f->block = *right;
+        block_snapshot(right, &f->block);
     }
     f->has_block = true;
     f->redzone = f->block.n_pages == 0;

@@ -48,19 +48,21 @@ enum wsh_span_state {
 };
 
 /* One WsAlloc. Records are appended in address order, so a span's records are sorted. The
- * release fields are written by the WsResetHeap / WsFreeHeap that ends the block. */
+ * release fields are written by the WsResetHeap / WsFreeHeap that ends the block, then
+ * `released` (release); a lookup on another thread reads them only after seeing it. */
 struct wsh_block {
-    uintptr_t user;         /* the pointer WsAlloc returned */
-    size_t size;            /* the size requested */
-    uintptr_t data;         /* first data page (guarded) or first redzone byte (redzone) */
-    uint32_t n_pages;       /* data pages; 0 for a redzone-only block */
-    uint32_t ordinal;       /* index of the block in its heap since creation or the last reset */
-    uint32_t alloc_stack;   /* stack depot handle; 0 when none */
-    int32_t tid;            /* allocating thread */
-    uint32_t release_stack; /* the releasing call's stack */
-    int32_t release_tid;    /* the releasing thread */
-    uint32_t release_reset; /* for WsResetHeap: the heap's reset number (1 = its first reset) */
-    uint8_t released;       /* 0 live; WSH_SPAN_RESET or WSH_SPAN_FREED once released */
+    uintptr_t user;           /* the pointer WsAlloc returned */
+    size_t size;              /* the size requested */
+    uintptr_t data;           /* first data page (guarded) or first redzone byte (redzone) */
+    uint32_t n_pages;         /* data pages; 0 for a redzone-only block */
+    uint32_t ordinal;         /* index of the block in its heap since creation or the last reset */
+    uint32_t alloc_stack;     /* stack depot handle; 0 when none */
+    int32_t tid;              /* allocating thread */
+    uint32_t release_stack;   /* the releasing call's stack */
+    int32_t release_tid;      /* the releasing thread */
+    uint32_t release_reset;   /* for WsResetHeap: the heap's reset number (1 = its first reset) */
+    _Atomic uint8_t released; /* 0 live; WSH_SPAN_RESET or WSH_SPAN_FREED once released
+                               * (release store: publishes the release fields to lookups) */
 };
 
 /* The header at the start of every span. Fields marked (H) are read by the signal handler. */
@@ -114,6 +116,7 @@ enum wsh_fault_kind {
     WSH_FAULT_CORRUPTED_SLACK,   /* corrupted-slack: pattern bytes next to a block changed */
     WSH_FAULT_CORRUPTED_REDZONE, /* corrupted-redzone: same, for a redzone-only block */
     WSH_FAULT_WILD,              /* wild-access: guarded memory that belongs to no block */
+    WSH_FAULT_CONCURRENT_USE,    /* concurrent-use: a call on a heap another call was inside */
 };
 
 /* Where an address lies relative to the block a report names. */
@@ -144,6 +147,10 @@ struct wsh_fault {
     uintptr_t bad_lo;     /* first corrupted byte */
     uintptr_t bad_hi;     /* one past the last corrupted byte */
     size_t n_bad;         /* corrupted bytes in [bad_lo, bad_hi) */
+    /* Concurrent use: found_by is the call that found the heap held (its stack and thread are
+     * release_stack and release_tid); the heap was held by this thread, inside this call. */
+    int32_t other_tid;
+    const char *other_call; /* "WsAlloc", "WsResetHeap" or "WsFreeHeap" */
 };
 
 /* Describes a fault at `addr` in guarded memory: fills `out` and returns true when `addr`
@@ -243,6 +250,12 @@ void wsh_guarded_set_map_limit(size_t limit);
 
 /* Test hook: unmaps every quarantined span now (as if the quarantine had filled up). */
 void wsh_guarded_flush_quarantine(void);
+
+/* Test hook: `hook` (NULL: none) is called by every guarded WsAlloc / WsResetHeap / WsFreeHeap
+ * while it holds its heap, with the heap and the call's name, so that a test can hold a call
+ * inside a heap while another thread enters it (concurrent-use). */
+typedef void wsh_guarded_test_hook(WS_HEAP *heap, const char *call);
+void wsh_guarded_test_set_inside_hook(wsh_guarded_test_hook *hook);
 
 /* Checks the pattern bytes of every live block of `heap` (a guarded heap) without releasing
  * anything. Returns true when all are intact; otherwise fills `out` for the first corrupted

@@ -562,6 +562,8 @@ static const char *kind_name(enum wsh_fault_kind kind)
         return "corrupted-redzone";
     case WSH_FAULT_WILD:
         return "wild-access";
+    case WSH_FAULT_CONCURRENT_USE:
+        return "concurrent-use";
     case WSH_FAULT_NONE:
         break;
     }
@@ -641,8 +643,34 @@ static void out_corruption(struct out *o, const struct wsh_fault *f)
     out_line(o);
 }
 
+/* concurrent-use names the heap and both threads on the first line, which is what one greps
+ * for; there is no address or block to describe. */
+static void out_concurrent_header(struct out *o, const struct wsh_fault *f)
+{
+    out_str(o, PREFIX "ERROR: ");
+    out_str(o, kind_name(f->kind));
+    out_str(o, " of ");
+    out_heap(o, f);
+    out_str(o, " by thread ");
+    out_dec(o, (uint64_t)(uint32_t)f->release_tid);
+    out_str(o, " in ");
+    out_str(o, f->found_by);
+    out_str(o, " while thread ");
+    out_dec(o, (uint64_t)(uint32_t)f->other_tid);
+    out_str(o, " is inside ");
+    out_str(o, f->other_call);
+    out_line(o);
+    out_str(o, PREFIX "a heap is used by one thread at a time: calls on it must not overlap "
+                      "(backend guarded)");
+    out_line(o);
+}
+
 static void out_header(struct out *o, const struct wsh_fault *f)
 {
+    if (f->kind == WSH_FAULT_CONCURRENT_USE) {
+        out_concurrent_header(o, f);
+        return;
+    }
     out_str(o, PREFIX "ERROR: ");
     out_str(o, kind_name(f->kind));
     if (f->access != 0) out_str(o, f->access == 2 ? " WRITE" : " READ");
@@ -692,6 +720,11 @@ static void out_section_title(struct out *o, const struct section *sec, const st
         out_str(o, "access by thread ");
         break;
     case SEC_FOUND:
+        if (f->kind == WSH_FAULT_CONCURRENT_USE) {
+            out_str(o, f->found_by);
+            out_str(o, " called by thread ");
+            break;
+        }
         out_str(o, "found by ");
         out_str(o, f->found_by);
         out_str(o, " in thread ");
