@@ -59,7 +59,9 @@ static int collect(pid_t pid, int fd, char *buf, size_t buf_size)
     return status;
 }
 
-int run_in_child(void (*fn)(void *arg), void *arg, char *buf, size_t buf_size)
+/* Forks with the child's stdout and stderr on a pipe. Returns the child's pid in the parent,
+ * with *read_fd set to the pipe's read end; 0 in the child; -1 when the pipe or fork fails. */
+static pid_t fork_captured(int *read_fd)
 {
     int fds[2];
     pid_t pid;
@@ -76,37 +78,39 @@ int run_in_child(void (*fn)(void *arg), void *arg, char *buf, size_t buf_size)
         dup2(fds[1], STDOUT_FILENO);
         dup2(fds[1], STDERR_FILENO);
         close(fds[1]);
+        return 0;
+    }
+    close(fds[1]);
+    *read_fd = fds[0];
+    return pid;
+}
+
+int run_in_child(void (*fn)(void *arg), void *arg, char *buf, size_t buf_size)
+{
+    int fd = -1;
+    pid_t pid = fork_captured(&fd);
+
+    if (pid < 0) return -1;
+    if (pid == 0) {
         fn(arg);
         _exit(0);
     }
-    close(fds[1]);
-    return collect(pid, fds[0], buf, buf_size);
+    return collect(pid, fd, buf, buf_size);
 }
 
 int run_program(char *const argv[], char *const env[], char *buf, size_t buf_size)
 {
-    int fds[2];
-    pid_t pid;
+    int fd = -1;
+    pid_t pid = fork_captured(&fd);
 
-    if (pipe(fds) != 0) return -1;
-    pid = fork();
-    if (pid < 0) {
-        close(fds[0]);
-        close(fds[1]);
-        return -1;
-    }
+    if (pid < 0) return -1;
     if (pid == 0) {
-        close(fds[0]);
-        dup2(fds[1], STDOUT_FILENO);
-        dup2(fds[1], STDERR_FILENO);
-        close(fds[1]);
         for (size_t i = 0; env != NULL && env[i] != NULL; i++)
             putenv(env[i]);
         execv(argv[0], argv);
         _exit(127);
     }
-    close(fds[1]);
-    return collect(pid, fds[0], buf, buf_size);
+    return collect(pid, fd, buf, buf_size);
 }
 
 const char *line_with(const char *text, const char *needle, char *line, size_t line_size)
