@@ -56,18 +56,27 @@ HRESULT WsCreateHeap(SIZE_T maxSize, SIZE_T trimSize, const WS_HEAP_PROPERTY *pr
                         "WsCreateHeap: out of memory creating a heap (maxSize %zu, trimSize %zu, "
                         "backend %s)",
                         maxSize, trimSize, ops->name);
-    h->max_size = maxSize;
-    h->trim_size = trimSize;
-    h->requested_size = 0;
-    h->ops = ops;
-    h->magic = WSH_HEAP_MAGIC;
-    h->n_resets = 0;
-    h->name[0] = '\0';
-    h->stats = NULL; /* a watched heap gets a record, and an empty window (stats.h) */
-    if (WSH_UNLIKELY(wsh_stats_wanted(options))) wsh_stats_heap_created(h);
-    wsh_heap_sync_window(h);
+    wsh_heap_init(h, ops, maxSize, trimSize);
+    if (WSH_UNLIKELY(wsh_stats_wanted(options))) {
+        wsh_stats_heap_created(h);
+        wsh_heap_sync_window(h); /* a watched heap's window is empty (stats.h) */
+    }
     *heap = (WS_HEAP *)h;
     return S_OK;
+}
+
+void wsh_heap_init(struct wsh_heap *heap, const struct wsh_backend_ops *ops, size_t max_size,
+                   size_t trim_size)
+{
+    heap->max_size = max_size;
+    heap->trim_size = trim_size;
+    heap->requested_size = 0;
+    heap->ops = ops;
+    heap->magic = WSH_HEAP_MAGIC;
+    heap->n_resets = 0;
+    heap->name[0] = '\0';
+    heap->stats = NULL;
+    wsh_heap_sync_window(heap);
 }
 
 /* Everything WsAlloc does when the window cannot serve the request: argument checks, zero-size

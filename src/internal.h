@@ -144,6 +144,12 @@ static inline void wsh_heap_sync_window(struct wsh_heap *heap)
     if (heap->stats != NULL) heap->end = heap->cur; /* statistics see every WsAlloc */
 }
 
+/* Fills the public layer's fields of a heap object that ops->create just returned (the quota,
+ * the trim size, ops, the live magic; no name, no statistics) and opens its window: what
+ * WsCreateHeap does between the backend's create and handing the heap out. */
+void wsh_heap_init(struct wsh_heap *heap, const struct wsh_backend_ops *ops, size_t max_size,
+                   size_t trim_size);
+
 /* The backend for a heap created now, given the process options. */
 const struct wsh_backend_ops *wsh_backend_select(const struct wsh_options *options);
 

@@ -43,12 +43,7 @@ static WS_HEAP *new_heap_with(bool backward, bool unaligned, size_t quarantine_s
     o.quarantine_size = quarantine_size;
     h = wsh_guarded_ops.create(&o);
     assert_non_null(h);
-    h->max_size = SIZE_MAX;
-    h->trim_size = 0;
-    h->requested_size = 0;
-    h->ops = &wsh_guarded_ops;
-    h->magic = WSH_HEAP_MAGIC;
-    wsh_heap_sync_window(h);
+    wsh_heap_init(h, &wsh_guarded_ops, SIZE_MAX, 0);
     return (WS_HEAP *)h;
 }
 
@@ -762,10 +757,7 @@ static void *thread_main(void *arg)
     o.quarantine_size = (size_t)64 << 20;
     h = wsh_guarded_ops.create(&o);
     if (h == NULL) return NULL;
-    h->max_size = SIZE_MAX;
-    h->ops = &wsh_guarded_ops;
-    h->magic = WSH_HEAP_MAGIC;
-    wsh_heap_sync_window(h);
+    wsh_heap_init(h, &wsh_guarded_ops, SIZE_MAX, 0);
     heap = (WS_HEAP *)h;
     for (int r = 0; r < 30; r++) {
         if (!workload_round(heap, &seed, 60)) return NULL;

@@ -47,10 +47,7 @@ static WS_HEAP *new_heap_with(bool backward, bool unaligned)
     o.quarantine_size = (size_t)64 << 20;
     h = wsh_guarded_ops.create(&o);
     if (h == NULL) _exit(90);
-    h->max_size = SIZE_MAX;
-    h->ops = &wsh_guarded_ops;
-    h->magic = WSH_HEAP_MAGIC;
-    wsh_heap_sync_window(h);
+    wsh_heap_init(h, &wsh_guarded_ops, SIZE_MAX, 0);
     wsheap_set_heap_name((WS_HEAP *)h, "death");
     return (WS_HEAP *)h;
 }
@@ -230,10 +227,8 @@ static void no_stacks(void *arg)
     o.stack_depth = 0;
     o.symbolize = false;
     h = wsh_guarded_ops.create(&o);
-    h->max_size = SIZE_MAX;
-    h->ops = &wsh_guarded_ops;
-    h->magic = WSH_HEAP_MAGIC;
-    wsh_heap_sync_window(h);
+    if (h == NULL) _exit(90);
+    wsh_heap_init(h, &wsh_guarded_ops, SIZE_MAX, 0);
     p = death_make_block((WS_HEAP *)h, 8);
     death_write(p, 8);
 }
