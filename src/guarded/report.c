@@ -287,6 +287,21 @@ static int module_for(const char *path, uintptr_t base)
 /* The start and path of the last mapping at file offset 0 seen: a module's base. */
 static uintptr_t zero_start;
 
+/* Moves *p past the spaces at *p. */
+static void skip_spaces(const char **p, const char *end)
+{
+    while (*p < end && **p == ' ')
+        (*p)++;
+}
+
+/* Moves *p past the spaces at *p and the field that follows them. */
+static void skip_field(const char **p, const char *end)
+{
+    skip_spaces(p, end);
+    while (*p < end && **p != ' ')
+        (*p)++;
+}
+
 /* One line of /proc/self/maps: "start-end perms offset dev inode   path". */
 static void maps_line(const char *line, size_t len)
 {
@@ -298,22 +313,12 @@ static void maps_line(const char *line, size_t len)
     if (p >= end || *p != '-') return;
     p++;
     stop = parse_hex(&p, end);
-    /* perms, then the offset */
-    while (p < end && *p == ' ')
-        p++;
-    while (p < end && *p != ' ')
-        p++;
-    while (p < end && *p == ' ')
-        p++;
+    skip_field(&p, end); /* perms */
+    skip_spaces(&p, end);
     offset = parse_hex(&p, end);
-    for (int field = 0; field < 2; field++) { /* dev, inode */
-        while (p < end && *p == ' ')
-            p++;
-        while (p < end && *p != ' ')
-            p++;
-    }
-    while (p < end && *p == ' ')
-        p++;
+    skip_field(&p, end); /* dev */
+    skip_field(&p, end); /* inode */
+    skip_spaces(&p, end);
     copy_path(path, p, (size_t)(end - p));
     if (path[0] != '/')
         return; /* anonymous memory, [vdso], [stack]...: no file to symbolize with */
