@@ -205,6 +205,43 @@ static void test_trim_above_max_keeps_everything_needed(void **state)
     WsFreeHeap(heap);
 }
 
+/* Any trimSize is safe, not only multiples of 8: a reset keeps a chunk of at most trimSize
+ * bytes, and that chunk's end must stay 8-aligned, or the fast path hands out blocks running
+ * past it (the window's end is the chunk's end, and blocks are rounded up to 8 bytes). Every
+ * block must lie inside the window it was cut from, whatever trimSize and maxSize are. */
+static void test_odd_trim_sizes_keep_blocks_inside_the_chunk(void **state)
+{
+    static const size_t trims[] = {4097, 4099, 5001, 8191, 12345, 65535, 100003};
+
+    (void)state;
+    for (size_t t = 0; t < sizeof trims / sizeof trims[0]; t++) {
+        for (int odd_max = 0; odd_max < 2; odd_max++) {
+            size_t max_size = odd_max ? trims[t] * 3 + 5 : SIZE_MAX;
+            WS_HEAP *heap = new_heap(max_size, trims[t]);
+            struct wsh_heap *h = (struct wsh_heap *)heap;
+
+            for (int round = 0; round < 6; round++) {
+                for (size_t used = 0; used + 1000 <= trims[t] * 2 && used + 1000 <= max_size;
+                     used += 1000) {
+                    char *before_limit = h->limit;
+                    char *p = alloc(heap, 1000);
+
+                    assert_int_equal((uintptr_t)h->limit % 8, 0);
+                    assert_int_equal((uintptr_t)h->end % 8, 0);
+                    assert_true(h->cur <= h->end);
+                    assert_true(h->end <= h->limit);
+                    /* Fast path: the block came from the window that was open before. */
+                    if (h->limit == before_limit) assert_true(p + 1000 <= h->limit);
+                }
+                assert_int_equal(WsResetHeap(heap, NULL), S_OK);
+                assert_true(property(heap, WS_HEAP_PROPERTY_ACTUAL_SIZE) <= trims[t]);
+                assert_int_equal((uintptr_t)h->limit % 8, 0);
+            }
+            WsFreeHeap(heap);
+        }
+    }
+}
+
 /* A heap whose trimSize is below its rounds spills every round; its spill chunks stay the size
  * of a round instead of doubling towards the largest chunk size round after round. */
 static void test_spilling_rounds_do_not_grow_chunks(void **state)
@@ -299,6 +336,7 @@ int main(void)
         cmocka_unit_test(test_trim_zero_keeps_the_first_chunk_only),
         cmocka_unit_test(test_trim_size_bounds_what_reset_keeps),
         cmocka_unit_test(test_trim_above_max_keeps_everything_needed),
+        cmocka_unit_test(test_odd_trim_sizes_keep_blocks_inside_the_chunk),
         cmocka_unit_test(test_spilling_rounds_do_not_grow_chunks),
         cmocka_unit_test(test_steady_state_makes_no_requests),
         cmocka_unit_test(test_varying_rounds_settle),

@@ -67,12 +67,16 @@ static struct arena *arena_of(struct wsh_heap *heap)
     return (struct arena *)heap;
 }
 
-/* What a reset may keep: trimSize, but never less than the first chunk (Windows keeps its first
- * chunk too), and everything when trimSize > maxSize ("not trimmed"). */
+/* What a reset may keep: trimSize rounded down to a multiple of 8 (a kept chunk's end is the
+ * window's end, which must stay 8-aligned for the fast path's rounding), but never less than
+ * the first chunk (Windows keeps its first chunk too), and everything when trimSize > maxSize
+ * ("not trimmed"). */
 static size_t keep_limit(const struct wsh_heap *heap)
 {
+    size_t trim = heap->trim_size & ~(WSH_ALIGN - 1);
+
     if (heap->trim_size > heap->max_size) return SIZE_MAX;
-    return heap->trim_size > ARENA_FIRST_CHUNK ? heap->trim_size : ARENA_FIRST_CHUNK;
+    return trim > ARENA_FIRST_CHUNK ? trim : ARENA_FIRST_CHUNK;
 }
 
 /* A chunk of `size` usable bytes, counted in a->held: the embedded first chunk when it is free

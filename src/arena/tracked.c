@@ -287,7 +287,7 @@ static void tracked_reset(struct wsh_heap *heap)
     /* What the untracked arena would keep (see arena.c): the single chunk when it is within
      * trimSize, else one chunk for the round and a quarter more, capped by trimSize. Here it is
      * a fresh chunk (or a recycled one of that size), never the one just released. */
-    keep_limit = heap->trim_size > heap->max_size ? SIZE_MAX : heap->trim_size;
+    keep_limit = heap->trim_size > heap->max_size ? SIZE_MAX : heap->trim_size & ~(WSH_ALIGN - 1);
     if (keep_limit < TRACK_FIRST_CHUNK) keep_limit = TRACK_FIRST_CHUNK;
 
     lock();

@@ -16,6 +16,8 @@
 
 #include <wsheap.h>
 
+#include "track.h" /* wsh_track_force: the harness links the library's objects */
+
 #define N_HEAPS      4
 #define N_ERRORS     2
 #define MAX_TRACKED  256 /* blocks per heap whose contents are checked */
@@ -436,9 +438,24 @@ static void op_invalid(struct input *in)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/* In a sanitizer build arena heaps are tracked arenas (every block between poisoned redzones,
+ * no bump window). WSHEAP_FUZZ_UNTRACKED=1 fuzzes the untracked arena instead, the one users
+ * run: its chunks are malloc'd, so a block cut past a chunk's end is an ASan report. */
+static void choose_arena(void)
+{
+    static bool done;
+    const char *v = getenv("WSHEAP_FUZZ_UNTRACKED");
+
+    if (done) return;
+    done = true;
+    if (v != NULL && strcmp(v, "1") == 0) wsh_track_force(WSH_TRACK_OFF);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct input in = {data, size};
+
+    choose_arena();
 
     for (int step = 0; step < MAX_STEPS && in.n > 0; step++) {
         switch (u8(&in) % 10) {
