@@ -6,9 +6,12 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -194,23 +197,63 @@ bool wsh_os_guard_remove(void *addr, size_t size)
     return madvise(addr, size, MADV_GUARD_REMOVE) == 0;
 }
 
-/* A pidfd for this process (process_madvise wants one), reopened after fork: an inherited
- * pidfd names the parent. The cache packs pid << 32 | fd; -1 when pidfds are not available. */
+/* A pidfd for this process (process_madvise wants one). The cache packs pid << 32 | fd; 0 when
+ * none is open. A pidfd inherited through fork names the parent, so a fork child closes it at
+ * once (pthread_atfork), before the child's own code can reuse the number. A child made without
+ * fork's handlers (a raw clone, _Fork) still finds the parent's entry: it closes that descriptor
+ * only while /proc says it is still the parent's pidfd, and otherwise leaves the number alone. */
+static bool for_each_line(const char *path, void (*line)(const char *text, size_t n, void *arg),
+                          void *arg);
+
+static _Atomic uint64_t pidfd_cache;
+static pthread_once_t pidfd_atfork_once = PTHREAD_ONCE_INIT;
+
+static void drop_inherited_pidfd(void)
+{
+    uint64_t c = atomic_exchange_explicit(&pidfd_cache, 0, memory_order_relaxed);
+
+    if (c != 0) close((int)(uint32_t)c);
+}
+
+static void watch_forks_for_pidfd(void)
+{
+    pthread_atfork(NULL, NULL, drop_inherited_pidfd);
+}
+
+static void match_pid_line(const char *text, size_t n, void *arg)
+{
+    const char *want = arg;
+    size_t k = strlen(want);
+
+    if (n == k && memcmp(text, want, k) == 0) ((char *)arg)[0] = '\0'; /* found: empty it */
+}
+
+/* True when descriptor `fd` is a pidfd of process `pid` (its fdinfo has "Pid:\t<pid>"). */
+static bool is_pidfd_of(int fd, int pid)
+{
+    char path[64], want[32];
+
+    snprintf(path, sizeof path, "/proc/self/fdinfo/%d", fd);
+    snprintf(want, sizeof want, "Pid:\t%d", pid);
+    return for_each_line(path, match_pid_line, want) && want[0] == '\0';
+}
+
 static int own_pidfd(void)
 {
-    static _Atomic uint64_t cache;
-    uint64_t c = atomic_load_explicit(&cache, memory_order_acquire), mine;
+    uint64_t c = atomic_load_explicit(&pidfd_cache, memory_order_acquire), mine;
     int pid = getpid(), fd;
 
     if (c != 0 && (int)(c >> 32) == pid) return (int)(uint32_t)c;
-    fd = (int)syscall(SYS_pidfd_open, pid, 0);
+    pthread_once(&pidfd_atfork_once, watch_forks_for_pidfd);
+    fd = (int)syscall(SYS_pidfd_open, pid, 0); /* close-on-exec */
     if (fd < 0) return -1;
     mine = (uint64_t)(uint32_t)pid << 32 | (uint32_t)fd;
-    if (!atomic_compare_exchange_strong(&cache, &c, mine)) {
+    if (!atomic_compare_exchange_strong(&pidfd_cache, &c, mine)) {
         close(fd); /* another thread cached one meanwhile */
         return (int)(uint32_t)c;
     }
-    if (c != 0) close((int)(uint32_t)c); /* the parent's, inherited by this child */
+    if (c != 0 && is_pidfd_of((int)(uint32_t)c, (int)(c >> 32)))
+        close((int)(uint32_t)c); /* the parent's, inherited without fork's handlers */
     return fd;
 }
 
