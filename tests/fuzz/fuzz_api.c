@@ -437,6 +437,15 @@ static void op_invalid(struct input *in)
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+const char *__asan_default_options(void);
+
+/* The untracked arena mallocs what a huge request asks for: ASan must answer NULL (which wsheap
+ * turns into E_OUTOFMEMORY) rather than abort. The ASan runtime calls this at start-up; the
+ * ASAN_OPTIONS variable still overrides it. */
+const char *__asan_default_options(void)
+{
+    return "allocator_may_return_null=1";
+}
 
 /* In a sanitizer build arena heaps are tracked arenas (every block between poisoned redzones,
  * no bump window). WSHEAP_FUZZ_UNTRACKED=1 fuzzes the untracked arena instead, the one users
