@@ -325,6 +325,25 @@ static void test_out_of_memory_leaves_the_heap_usable(void **state)
     WsFreeHeap(heap);
 }
 
+/* A freed heap's object goes to the thread's cache, which keeps its link in the object's first
+ * word: the window must not stay open, or WsAlloc on the stale handle would take the fast path
+ * (corrupting the cache) instead of failing with E_INVALIDARG as the documentation says. */
+static void test_freed_heap_is_rejected_not_served(void **state)
+{
+    WS_HEAP *heap = new_heap(SIZE_MAX, 0);
+    void *p = (void *)&p;
+
+    (void)state;
+    alloc(heap, 16);
+    WsFreeHeap(heap);
+    assert_int_equal(WsAlloc(heap, 16, &p, NULL), E_INVALIDARG);
+    assert_ptr_equal(p, (void *)&p); /* untouched */
+    /* The cached object serves the next heap as if nothing had happened. */
+    heap = new_heap(SIZE_MAX, 0);
+    alloc(heap, 16);
+    WsFreeHeap(heap);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -341,6 +360,7 @@ int main(void)
         cmocka_unit_test(test_steady_state_makes_no_requests),
         cmocka_unit_test(test_varying_rounds_settle),
         cmocka_unit_test(test_out_of_memory_leaves_the_heap_usable),
+        cmocka_unit_test(test_freed_heap_is_rejected_not_served),
     };
 
     /* These tests are about the untracked arena's chunk policy; under ASan or memcheck heaps

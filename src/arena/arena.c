@@ -270,7 +270,13 @@ static void arena_destroy(struct wsh_heap *heap)
         next = c->next;
         chunk_free(a, c);
     }
-    if (!wsh_cache_put(a)) wsh_os_free(a);
+    if (!wsh_cache_put(a)) {
+        wsh_os_free(a);
+        return;
+    }
+    /* Cached: the cache's link is now the object's first word, `cur`. An empty window makes a
+     * stale handle's WsAlloc take the slow path, which rejects it (the magic is cleared). */
+    a->heap.end = a->heap.cur;
 }
 
 static size_t arena_actual_size(const struct wsh_heap *heap)
