@@ -14,8 +14,8 @@ void *wsh_cache_get(void);
 
 /* Keeps the heap object `block` for reuse by this thread; false when the cache is full and the
  * caller must free it. The cache keeps its list link in the object's first word, which stays
- * unchanged until wsh_cache_get hands the object out again. A thread's cache is released when the thread exits (the main thread's
- * at process exit). */
+ * unchanged until wsh_cache_get hands the object out again. A thread's cache is released when
+ * the thread exits (the main thread's at process exit). */
 bool wsh_cache_put(void *block);
 
 #endif
