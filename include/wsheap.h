@@ -3,9 +3,9 @@
  * wsheap: the Windows Web Services (WWSAPI) heap and error object for Linux.
  *
  * The one header users include. The Ws* functions have the Windows names, signatures and
- * behaviour (see docs and ../shared/spec/wwsapi-heap.md); wsheap_* functions are extensions
- * that do not exist on Windows. Every failing call leaves its out-parameters untouched and,
- * when given a WS_ERROR, adds one English string saying what was wrong.
+ * behaviour, documented in docs/api.md; wsheap_* functions are extensions that do not exist on
+ * Windows. Every failing call leaves its out-parameters untouched and, when given a WS_ERROR, adds
+ * one English string saying what was wrong.
  */
 #ifndef WSHEAP_H
 #define WSHEAP_H

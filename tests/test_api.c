@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Black-box conformance of the WWSAPI heap (WsCreateHeap, WsAlloc, WsResetHeap, WsFreeHeap,
- * WsGetHeapProperty) through <wsheap.h> only, row by row of shared/spec/wwsapi-heap.md.
+ * WsGetHeapProperty) through <wsheap.h> only, row by row of docs/api.md.
  * ctest runs this one binary under every backend (api.arena, api.guarded: WSHEAP_PAGEHEAP), so
  * nothing here relies on one backend's ACTUAL_SIZE figures, only on the documented invariants.
  * Every failing call is checked for its HRESULT, untouched out-parameters and one WS_ERROR string.

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Black-box tests of the WS_ERROR object through <wsheap.h> only (shared/spec/wwsapi-heap.md
- * section 3): creation properties, Get/SetErrorProperty sizes and rules, string order and
- * lifetime, reset; plus the wsheap_hresult_* names and wsheap_string_to_utf8. Every failing
- * call must leave its out-parameters and buffers untouched.
+ * Black-box tests of the WS_ERROR object through <wsheap.h> only (docs/api.md, "The error
+ * object" and "Error properties"): creation properties, Get/SetErrorProperty sizes and rules,
+ * string order and lifetime, reset; plus the wsheap_hresult_* names and wsheap_string_to_utf8.
+ * Every failing call must leave its out-parameters and buffers untouched.
  */
 #include <stdarg.h>
 #include <stdbool.h>
