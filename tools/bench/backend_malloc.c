@@ -39,11 +39,17 @@ const struct bench_backend bench_backend_malloc = {
 #else
 #define EFENCE_SKIP NULL
 #endif
+#ifndef BENCH_EFENCE_PATH
+#define BENCH_EFENCE_PATH ""
+#endif
 
 const struct bench_backend bench_backend_efence = {
     .name = "efence",
-    .label = "Electric Fence malloc/free (LD_PRELOAD=libefence.so), smaller counts",
+    .label = "Electric Fence malloc/free, W1 and G only, smaller counts",
     .skip_why = EFENCE_SKIP, /* the driver does not even start the child then */
+    .env = "LD_PRELOAD=" BENCH_EFENCE_PATH " EF_ALIGNMENT=8 EF_DISABLE_BANNER=1",
+    .guarded = 1,
+    .only = 1u << BW_W1 | 1u << BW_G,
     .process_init = init_efence,
     .run = b_run,
 };

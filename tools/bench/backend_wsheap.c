@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Backends "wsheap" and "wsheap-guarded": the real WsCreateHeap / WsAlloc / WsResetHeap /
- * WsFreeHeap through libwsheap.so. Both run the same code; the driver starts the guarded rows
- * in a child with WSHEAP_PAGEHEAP=1, and each row checks which backend its heaps really got.
+ * Backends "wsheap", "wsheap-guarded" and "wsheap-guarded-nostack": the real WsCreateHeap /
+ * WsAlloc / WsResetHeap / WsFreeHeap through libwsheap.so. All run the same code; the driver
+ * starts the guarded rows in a child with WSHEAP_PAGEHEAP=1 (and, for the last one,
+ * WSHEAP_STACK_DEPTH=0: the difference between the two guarded rows is what capturing and
+ * storing the allocation stacks costs), and each row checks which backend its heaps got.
  */
 #include "bench.h"
 #include <string.h>
@@ -49,7 +51,19 @@ const struct bench_backend bench_backend_wsheap = {
 
 const struct bench_backend bench_backend_wsheap_guarded = {
     .name = "wsheap-guarded",
-    .label = "wsheap guarded backend (WSHEAP_PAGEHEAP=1), smaller counts",
+    .label = "wsheap guarded backend, smaller counts",
+    .env = "WSHEAP_PAGEHEAP=1",
+    .guarded = 1,
+    .process_init = init_guarded,
+    .run = b_run,
+};
+
+const struct bench_backend bench_backend_wsheap_guarded_nostack = {
+    .name = "wsheap-guarded-nostack",
+    .label = "the same without allocation stacks, sweep G only",
+    .env = "WSHEAP_PAGEHEAP=1 WSHEAP_STACK_DEPTH=0",
+    .guarded = 1,
+    .only = 1u << BW_G,
     .process_init = init_guarded,
     .run = b_run,
 };

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * A "heap" for allocators that only have malloc/free: the round's pointers in a list, freed one
- * by one at reset. Used by the glibc malloc, Electric Fence and mi_malloc rows. The including
- * file defines PL_MALLOC(n) and PL_FREE(p) first.
+ * A "heap" for allocators that only have malloc/free: the round's pointers in a list sized to
+ * one round, freed one by one at reset. Used by the glibc malloc, Electric Fence and mi_malloc
+ * rows. The including file defines PL_MALLOC(n) and PL_FREE(p) first.
  */
 #ifndef BENCH_PTRLIST_H
 #define BENCH_PTRLIST_H
@@ -39,29 +39,12 @@ static inline int b_create(b_heap_t *out, const struct bench_heap_cfg *cfg)
     return 0;
 }
 
-static __attribute__((noinline)) int pl_grow(b_heap_t h)
-{
-    size_t cap = h->cap * 2;
-    void **ptrs = PL_MALLOC(cap * sizeof *ptrs);
-
-    if (ptrs == NULL) return -1;
-    for (size_t i = 0; i < h->n; i++)
-        ptrs[i] = h->ptrs[i];
-    if (h->ptrs != h->small) PL_FREE(h->ptrs);
-    h->ptrs = ptrs;
-    h->cap = cap;
-    return 0;
-}
-
+/* A round never holds more than round_allocs blocks: a full list fails the row. */
 static inline int b_alloc(b_heap_t h, size_t n, void **p)
 {
-    void *q = PL_MALLOC(n);
+    void *q;
 
-    if (__builtin_expect(q == NULL, 0)) return 0;
-    if (__builtin_expect(h->n == h->cap, 0) && pl_grow(h) != 0) {
-        PL_FREE(q);
-        return 0;
-    }
+    if (__builtin_expect(h->n == h->cap, 0) || (q = PL_MALLOC(n)) == NULL) return 0;
     h->ptrs[h->n++] = q;
     *p = q;
     return 1;

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * wsheap-bench output: medians over the repetitions, the text tables (time and ratio to the
- * inline floor, peak RSS, the guarded sweep), the skipped/failed list, the checks against the
- * targets of performance.md, and the JSON, CSV and SVG (a hand-written bar chart) files.
+ * inline floor, peak RSS, the guarded sweep), the skipped/failed list, and the JSON and SVG (a
+ * hand-written bar chart) files.
  */
 #include <math.h>
 #include <stdarg.h>
@@ -77,8 +77,15 @@ static double floor_ns(const struct bench_report *r, enum bench_workload w)
 
 static int is_guarded(size_t b)
 {
-    return strcmp(bench_backends[b]->name, "wsheap-guarded") == 0 ||
-           strcmp(bench_backends[b]->name, "efence") == 0;
+    return bench_backends[b]->guarded;
+}
+
+/* Whether backend `b` has a row in the main tables: selected, and runs one of their workloads. */
+static int in_main_tables(const struct bench_report *r, size_t b)
+{
+    for (size_t i = 0; i < N_MAIN_WL; i++)
+        if (r->wl_on[main_wl[i]] && bench_applicable(main_wl[i], b)) return r->be_on[b];
+    return 0;
 }
 
 /* "1.43", "12.7", "885": three significant digits at most. */
@@ -116,125 +123,83 @@ static const char *state_text(const struct bench_cell *c)
     }
 }
 
-static void print_params(const struct bench_report *r, FILE *out)
+/* One table over the main workloads: `rss` 0 for the CPU time and ratio to the floor, 1 for
+ * the peak RSS. */
+static void print_table(const struct bench_report *r, int rss, FILE *out)
 {
-    fprintf(out, "Parameters (normal rows; guarded rows *):\n");
-    for (size_t i = 0; i < N_MAIN_WL; i++) {
-        enum bench_workload w = main_wl[i];
-        const struct bench_job *j = &r->jobs[w], *g = &r->gjobs[w];
-
-        if (!r->wl_on[w]) continue;
-        if (w == BW_W4)
-            fprintf(out,
-                    "  %-6s %llu cycles of %zu heaps x %zu allocations (+%llu warm-up); "
-                    "guarded: %llu cycles\n",
-                    r->workload_names[w], (unsigned long long)j->rounds, j->nheaps, j->k,
-                    (unsigned long long)j->warmup_rounds, (unsigned long long)g->rounds);
-        else
-            fprintf(out,
-                    "  %-6s %llu rounds x K=%zu%s (+%llu warm-up rounds)%s; guarded: %llu "
-                    "rounds\n",
-                    r->workload_names[w], (unsigned long long)j->rounds, j->k,
-                    j->const_size ? " x 16 B" : "", (unsigned long long)j->warmup_rounds,
-                    w == BW_W5 ? " in each of 2 threads" : "", (unsigned long long)g->rounds);
-    }
-    fprintf(out, "  heaps: maxSize %zu, trimSize %zu; seed %llu\n\n", r->jobs[BW_W1].max_size,
-            r->jobs[BW_W1].trim_size, (unsigned long long)r->seed);
-}
-
-static void print_time_table(const struct bench_report *r, FILE *out)
-{
-    fprintf(out,
-            "CPU ns per allocation (W4: per heap; W5: per thread), median of %d "
-            "repetitions; (ratio to floor-inline)\n",
-            r->reps);
-    fprintf(out, "%-15s", "backend");
+    fprintf(out, "%s, median of %d repetitions\n%-15s",
+            rss ? "Peak RSS of the run's process in MiB (+KiB added by the workload: peak minus "
+                  "RSS before the first heap)"
+                : "CPU ns per allocation (W4: per heap; W5: per thread) (ratio to floor-inline)",
+            r->reps, "backend");
     for (size_t i = 0; i < N_MAIN_WL; i++)
         if (r->wl_on[main_wl[i]])
             fprintf(out, " %17s",
-                    main_wl[i] == BW_W4 ? "W4 ns/heap" : r->workload_names[main_wl[i]]);
-    fprintf(out, "\n");
+                    main_wl[i] == BW_W4 && !rss ? "W4 ns/heap" : r->workload_names[main_wl[i]]);
     for (size_t b = 0; b < bench_backends_count; b++) {
-        if (!r->be_on[b] || strcmp(bench_backends[b]->name, "efence") == 0) continue;
-        fprintf(out, "%-14s%s", bench_backends[b]->name, is_guarded(b) ? "*" : " ");
+        if (!in_main_tables(r, b)) continue;
+        fprintf(out, "\n%-14s%s", bench_backends[b]->name, is_guarded(b) ? "*" : " ");
         for (size_t i = 0; i < N_MAIN_WL; i++) {
-            enum bench_workload w = main_wl[i];
-            const struct bench_cell *c = &r->cells[w][b];
+            const struct bench_cell *c = &r->cells[main_wl[i]][b];
             char ns[32], ratio[32], text[80];
 
-            if (!r->wl_on[w]) continue;
-            if (c->state != BC_OK) {
-                fprintf(out, " %17s", state_text(c));
-                continue;
-            }
+            if (!r->wl_on[main_wl[i]]) continue;
             fmt_ns(ns, sizeof ns, c->med);
-            fmt_ratio(ratio, sizeof ratio, c->med / floor_ns(r, w));
-            snprintf(text, sizeof text, "%s (%s)", ns, ratio);
+            fmt_ratio(ratio, sizeof ratio, c->med / floor_ns(r, main_wl[i]));
+            if (c->state != BC_OK)
+                snprintf(text, sizeof text, "%s", state_text(c));
+            else if (rss)
+                snprintf(text, sizeof text, "%.1f (+%.0f)", c->med_rss / 1024, c->med_drss);
+            else
+                snprintf(text, sizeof text, "%s (%s)", ns, ratio);
             fprintf(out, " %17s", text);
         }
-        fprintf(out, "\n");
     }
-    fprintf(out, "* smaller counts (see Parameters)\n\n");
+    fprintf(out,
+            "\n* guarded rows: smaller counts (rounds, warm-up and repetitions in the JSON)\n\n");
 }
 
-static void print_rss_table(const struct bench_report *r, FILE *out)
-{
-    fprintf(out, "Peak RSS of the run's process in MiB (+KiB added by the workload: peak minus "
-                 "RSS before the first heap), median\n");
-    fprintf(out, "%-15s", "backend");
-    for (size_t i = 0; i < N_MAIN_WL; i++)
-        if (r->wl_on[main_wl[i]]) fprintf(out, " %17s", r->workload_names[main_wl[i]]);
-    fprintf(out, "\n");
-    for (size_t b = 0; b < bench_backends_count; b++) {
-        if (!r->be_on[b] || strcmp(bench_backends[b]->name, "efence") == 0) continue;
-        fprintf(out, "%-14s%s", bench_backends[b]->name, is_guarded(b) ? "*" : " ");
-        for (size_t i = 0; i < N_MAIN_WL; i++) {
-            enum bench_workload w = main_wl[i];
-            const struct bench_cell *c = &r->cells[w][b];
-            char text[64];
-
-            if (!r->wl_on[w]) continue;
-            if (c->state != BC_OK) {
-                fprintf(out, " %17s", state_text(c));
-                continue;
-            }
-            snprintf(text, sizeof text, "%.1f (+%.0f)", c->med_rss / 1024, c->med_drss);
-            fprintf(out, " %17s", text);
-        }
-        fprintf(out, "\n");
-    }
-    fprintf(out, "\n");
-}
-
+/* The guarded sweep, with two derived rows: what allocation stacks cost (wsheap-guarded minus
+ * wsheap-guarded-nostack) and how many times cheaper than Electric Fence wsheap-guarded is. */
 static void print_guarded_table(const struct bench_report *r, FILE *out)
 {
+    int gb = bench_backend_index("wsheap-guarded"),
+        nb = bench_backend_index("wsheap-guarded-nostack"), eb = bench_backend_index("efence");
+
     if (!r->wl_on[BW_G]) return;
-    fprintf(out, "Guarded sweep G: N live 32-byte blocks, then reset (malloc rows: free each); "
-                 "CPU us per alloc+reset, median\n");
-    fprintf(out, "%-15s", "backend");
+    fprintf(out,
+            "Guarded sweep G: N live 32-byte blocks, then reset (Electric Fence: malloc, "
+            "then free each); CPU us per block, median\n%-24s",
+            "backend");
     for (int g = 0; g < r->ngn; g++) {
         char h[32];
 
         snprintf(h, sizeof h, "N=%zu", r->gn[g]);
-        fprintf(out, " %14s", h);
+        fprintf(out, " %12s", h);
     }
-    fprintf(out, "\n");
-    for (size_t b = 0; b < bench_backends_count; b++) {
-        if (!r->be_on[b] || !is_guarded(b)) continue;
-        fprintf(out, "%-15s", bench_backends[b]->name);
+    for (size_t b = 0; b < bench_backends_count + 2; b++) {
+        if (b < bench_backends_count && (!r->be_on[b] || !bench_applicable(BW_G, b))) continue;
+        fprintf(out, "\n%-24s",
+                b < bench_backends_count    ? bench_backends[b]->name
+                : b == bench_backends_count ? "(stack capture, us)"
+                                            : "(efence / guarded)");
         for (int g = 0; g < r->ngn; g++) {
-            const struct bench_cell *c = &r->gcells[g][b];
-            char text[32];
+            const struct bench_cell *c = &r->gcells[g][b < bench_backends_count ? b : 0];
+            const struct bench_cell *gc = &r->gcells[g][gb], *nc = &r->gcells[g][nb],
+                                    *ec = &r->gcells[g][eb];
+            char text[32] = "-";
 
-            if (c->state != BC_OK)
+            if (b < bench_backends_count) snprintf(text, sizeof text, "%.2f", c->med / 1000);
+            if (b < bench_backends_count && c->state != BC_OK)
                 snprintf(text, sizeof text, "%s", state_text(c));
-            else
-                snprintf(text, sizeof text, "%.2f", c->med / 1000);
-            fprintf(out, " %14s", text);
+            if (b == bench_backends_count && gc->state == BC_OK && nc->state == BC_OK)
+                snprintf(text, sizeof text, "%.2f", (gc->med - nc->med) / 1000);
+            if (b > bench_backends_count && gc->state == BC_OK && ec->state == BC_OK)
+                fmt_ratio(text, sizeof text, ec->med / gc->med);
+            fprintf(out, " %12s", text);
         }
-        fprintf(out, "\n");
     }
-    fprintf(out, "\n");
+    fprintf(out, "\n\n");
 }
 
 static void print_problems(const struct bench_report *r, FILE *out)
@@ -261,130 +226,21 @@ static void print_problems(const struct bench_report *r, FILE *out)
     if (any) fprintf(out, "\n");
 }
 
-/* One target line: [PASS]/[MISS]/[n/a ] text. */
-static void target(FILE *out, int known, int pass, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static void target(FILE *out, int known, int pass, const char *fmt, ...)
-{
-    va_list ap;
-
-    fprintf(out, "  [%s] ", !known ? "n/a " : pass ? "PASS" : "MISS");
-    va_start(ap, fmt);
-    vfprintf(out, fmt, ap);
-    va_end(ap);
-    fprintf(out, "\n");
-}
-
-static void faster_than(const struct bench_report *r, FILE *out, enum bench_workload w,
-                        const char *anchor, double need)
-{
-    const struct bench_cell *ws = cell(r, w, "wsheap"), *an = cell(r, w, anchor);
-
-    if (ws && an)
-        target(out, 1, an->med / ws->med >= need,
-               "%s: wsheap %.3g ns vs %s %.3g ns: %.2fx faster (target >= %.2fx)",
-               r->workload_names[w], ws->med, anchor, an->med, an->med / ws->med, need);
-    else
-        target(out, 0, 0, "%s: wsheap >= %.2fx faster than %s (a row is missing)",
-               r->workload_names[w], need, anchor);
-}
-
-static void print_targets(const struct bench_report *r, FILE *out)
-{
-    const struct bench_cell *ws, *fl;
-
-    fprintf(out, "Targets (performance.md), from this run; the callgrind gate is callgrind.sh:\n");
-    faster_than(r, out, BW_W1, "apr", 1.25);
-    faster_than(r, out, BW_W1, "mimalloc-heap", 5);
-    faster_than(r, out, BW_W1, "malloc", 20);
-    faster_than(r, out, BW_W1K10, "apr", 1.0);
-    faster_than(r, out, BW_W3, "apr", 8);
-    ws = cell(r, BW_W4, "wsheap");
-    fl = cell(r, BW_W4, "floor-call");
-    if (ws && fl)
-        target(out, 1, ws->med <= 1.5 * fl->med,
-               "W4: wsheap %.1f ns/heap = %.2fx floor-call %.1f (target <= 1.5x)", ws->med,
-               ws->med / fl->med, fl->med);
-    else
-        target(out, 0, 0, "W4: wsheap <= 1.5x floor-call per heap (a row is missing)");
-    ws = cell(r, BW_W5, "wsheap");
-    fl = cell(r, BW_W1, "wsheap");
-    if (ws && fl)
-        target(out, 1, ws->med <= 1.05 * fl->med,
-               "W5: wsheap per-thread %.3g ns (threads %.3g, %.3g) = %.3fx W1 %.3g ns (target "
-               "<= 1.05x)",
-               ws->med, ws->med_t[0], ws->med_t[1], ws->med / fl->med, fl->med);
-    else
-        target(out, 0, 0, "W5: wsheap per-thread within 1.05x of W1 (a row is missing)");
-    for (size_t i = 0; i < N_MAIN_WL; i++) {
-        enum bench_workload w = main_wl[i];
-
-        ws = cell(r, w, "wsheap");
-        fl = cell(r, w, "floor-inline");
-        if (ws && fl) {
-            /* Compare what the workload added; a floor of under 64 KiB is noise, so the
-             * allowance is 1.25x the floor or 64 KiB more, whichever is larger. */
-            double allowed =
-                fl->med_drss * 1.25 > fl->med_drss + 64 ? fl->med_drss * 1.25 : fl->med_drss + 64;
-            target(out, 1, ws->med_drss <= allowed,
-                   "%s RSS: wsheap +%.0f KiB vs floor +%.0f KiB (peaks %.1f / %.1f MiB; target "
-                   "<= 1.25x)",
-                   r->workload_names[w], ws->med_drss, fl->med_drss, ws->med_rss / 1024,
-                   fl->med_rss / 1024);
-        }
-    }
-    ws = cell(r, BW_W1, "wsheap");
-    fl = cell(r, BW_W1, "floor-inline");
-    if (ws && fl)
-        target(out, 1, ws->med <= 1.3 * fl->med,
-               "stretch W1: wsheap %.3g ns = %.2fx floor-inline %.3g ns (target <= 1.3x; for "
-               "the optional inline fast path, measured here through the exported WsAlloc)",
-               ws->med, ws->med / fl->med, fl->med);
-    if (r->wl_on[BW_G]) {
-        int gb = bench_backend_index("wsheap-guarded"), eb = bench_backend_index("efence");
-
-        for (int g = 0; g < r->ngn; g++) {
-            const struct bench_cell *gc = &r->gcells[g][gb], *ec = &r->gcells[g][eb];
-
-            if (gc->state == BC_OK)
-                target(out, 1, gc->med <= 4000,
-                       "G N=%zu: wsheap-guarded %.2f us per alloc+reset (target <= 4 us)", r->gn[g],
-                       gc->med / 1000);
-            else
-                target(out, 0, 0, "G N=%zu: wsheap-guarded <= 4 us (%s)", r->gn[g], state_text(gc));
-            if (r->gn[g] == 30000 && gc->state == BC_OK && ec->state == BC_OK)
-                target(out, 1, ec->med / gc->med >= 25,
-                       "G N=30000: %.1fx cheaper than Electric Fence (%.1f us) (target >= 25x)",
-                       ec->med / gc->med, ec->med / 1000);
-        }
-        if (r->ngn > 1 && r->gcells[0][gb].state == BC_OK &&
-            r->gcells[r->ngn - 1][gb].state == BC_OK)
-            target(out, 1, r->gcells[r->ngn - 1][gb].med <= 2 * r->gcells[0][gb].med,
-                   "G flat: wsheap-guarded at N=%zu costs %.2fx N=%zu (target: flat, <= 2x here)",
-                   r->gn[r->ngn - 1], r->gcells[r->ngn - 1][gb].med / r->gcells[0][gb].med,
-                   r->gn[0]);
-    }
-    fprintf(out, "\n");
-}
-
 void bench_print_report(const struct bench_report *r, FILE *out)
 {
     fprintf(out, "\nwsheap-bench on %s\n", r->machine);
     if (r->quick) fprintf(out, "QUICK MODE: smoke counts, the numbers below mean nothing\n");
-    print_params(r, out);
-    print_time_table(r, out);
-    print_rss_table(r, out);
+    print_table(r, 0, out);
+    print_table(r, 1, out);
     print_guarded_table(r, out);
     print_problems(r, out);
-    print_targets(r, out);
     fprintf(out, "Backends:\n");
     for (size_t b = 0; b < bench_backends_count; b++)
         if (r->be_on[b])
-            fprintf(out, "  %-15s %s\n", bench_backends[b]->name, bench_backends[b]->label);
+            fprintf(out, "  %-22s %s\n", bench_backends[b]->name, bench_backends[b]->label);
 }
 
-/* --- JSON / CSV ------------------------------------------------------------------------------- */
+/* --- JSON ----------------------------------------------------------------------------------- */
 
 static const char *state_name(enum bench_cell_state s)
 {
@@ -497,47 +353,6 @@ int bench_write_json(const struct bench_report *r, const char *path)
             if (r->be_on[b] && r->gcells[g][b].state != BC_NA)
                 json_cell(f, r, "G", r->gn[g], b, &r->gcells[g][b], NAN, &first);
     fputs("\n  ]\n}\n", f);
-    return fclose(f) == 0 ? 0 : -1;
-}
-
-static void csv_cell(FILE *f, const char *wl, size_t n, size_t b, const struct bench_cell *c,
-                     double floor)
-{
-    fprintf(f, "%s,%zu,%s,%s,", wl, n, bench_backends[b]->name, state_name(c->state));
-    if (c->state == BC_OK) {
-        fprintf(f, "%.6g,%.6g,%.6g,", c->med, c->lo, c->hi);
-        if (n == 0 && !isnan(floor)) fprintf(f, "%.6g", c->med / floor);
-        fprintf(f, ",%.0f,%.0f,%d,", c->med_rss, c->med_drss, c->nsamples);
-    } else
-        fprintf(f, ",,,,,,0,");
-    fputc('"', f);
-    for (const char *s = c->why; *s; s++)
-        fputs(*s == '"' ? "\"\"" : (char[2]){*s, 0}, f);
-    fputs("\"\n", f);
-}
-
-int bench_write_csv(const struct bench_report *r, const char *path)
-{
-    FILE *f = fopen(path, "w");
-
-    if (f == NULL) {
-        perror(path);
-        return -1;
-    }
-    fputs("workload,n,backend,state,ns_median,ns_min,ns_max,ratio_to_floor,rss_peak_kib,"
-          "rss_added_kib,samples,why\n",
-          f);
-    for (int w = 0; w < BW_COUNT; w++) {
-        if (!r->wl_on[w] || w == BW_G) continue;
-        for (size_t b = 0; b < bench_backends_count; b++)
-            if (r->be_on[b] && r->cells[w][b].state != BC_NA)
-                csv_cell(f, r->workload_names[w], 0, b, &r->cells[w][b],
-                         floor_ns(r, (enum bench_workload)w));
-    }
-    for (int g = 0; r->wl_on[BW_G] && g < r->ngn; g++)
-        for (size_t b = 0; b < bench_backends_count; b++)
-            if (r->be_on[b] && r->gcells[g][b].state != BC_NA)
-                csv_cell(f, "G", r->gn[g], b, &r->gcells[g][b], NAN);
     return fclose(f) == 0 ? 0 : -1;
 }
 

@@ -255,43 +255,25 @@ static enum bench_status b_run_w4(const struct bench_job *j, const struct bench_
         return BS_FAIL;
     }
     if (j->validate) {
-        /* One cycle, every block of every heap alive at once: all must be disjoint. */
-        size_t total = j->nheaps * j->k, created = 0;
-        struct bench_block *rec = calloc(total, sizeof *rec);
+        /* One cycle, every block of every heap alive at once: all must be disjoint. Heap `hi`
+         * gets row hi of the size table, as in the timed loop. */
+        struct bench_block *rec = calloc(j->nheaps * j->k, sizeof *rec);
+        size_t created = 0;
         int bad = rec == NULL;
 
         for (size_t hi = 0; !bad && hi < j->nheaps; hi++) {
-            const uint32_t *sz = j->sizes + hi * j->k;
-
-            bad = b_create(&heaps[hi], cfg) != 0;
-            if (bad) {
+            if ((bad = b_create(&heaps[hi], cfg) != 0)) {
                 snprintf(res->message, sizeof res->message, "validation: create %zu failed", hi);
                 break;
             }
             created++;
-            for (size_t i = 0; !bad && i < j->k; i++) {
-                struct bench_block *b = &rec[hi * j->k + i];
-                void *p;
-
-                if (!b_alloc(heaps[hi], sz[i], &p)) {
-                    snprintf(res->message, sizeof res->message, "validation: alloc failed");
-                    bad = 1;
-                    break;
-                }
-                b->p = p;
-                b->size = sz[i];
-                b->tag = (uint32_t)(hi * 31u + i);
-                if (p == NULL || ((uintptr_t)p & 7) != 0) {
-                    snprintf(res->message, sizeof res->message, "validation: bad block %p", p);
-                    bad = 1;
-                    break;
-                }
-                bench_fill_block(b);
-            }
+            bad = b_fill_round(heaps[hi], j, hi, rec + hi * j->k, (uint32_t)(hi * 31u),
+                               res->message, sizeof res->message) < 0;
         }
-        if (!bad) bad = bench_check_blocks(rec, total, res->message, sizeof res->message) != 0;
-        for (size_t hi = 0; hi < created; hi++)
-            b_destroy(heaps[hi]);
+        if (!bad)
+            bad = bench_check_blocks(rec, j->nheaps * j->k, res->message, sizeof res->message) != 0;
+        while (created > 0)
+            b_destroy(heaps[--created]);
         free(rec);
         free(heaps);
         return bad ? BS_FAIL : BS_OK;
@@ -306,13 +288,11 @@ struct b_thread {
     const struct bench_job *job;
     const struct bench_heap_cfg *cfg;
     pthread_barrier_t *barrier;
-    struct bench_block *rec;       /* this thread's validation round */
-    struct bench_block *rec_other; /* the other thread's, for the cross check (thread 0) */
+    struct bench_block *rec; /* both threads' validation rounds, k blocks each */
     int index;
     int rc; /* 0, or a b_rounds code, or -3 for a validation failure */
     uint64_t cpu_ns;
-    char *why; /* thread 0 writes the validation reason here */
-    size_t why_size;
+    char why[200];
 };
 
 static void *b_thread_main(void *arg)
@@ -320,33 +300,20 @@ static void *b_thread_main(void *arg)
     struct b_thread *t = arg;
     const struct bench_job *j = t->job;
     b_heap_t h;
-    uint64_t t0, t1;
+    uint64_t t0;
     int created = b_create(&h, t->cfg) == 0;
 
     t->rc = created ? 0 : -1;
-    if (j->validate) {
+    if (t->rec != NULL) {
         /* Both threads fill one round; thread 0 checks the union (blocks of two live heaps
          * must not overlap either); then both reset. Both threads pass both barriers. */
-        char why[200] = "";
-        long n = created ? b_fill_round(h, j, (size_t)t->index, t->rec, t->index ? 50000u : 0u, why,
-                                        sizeof why)
-                         : -1;
-
-        if (created && n < 0) {
+        if (created && b_fill_round(h, j, (size_t)t->index, t->rec + t->index * j->k,
+                                    t->index ? 50000u : 0u, t->why, sizeof t->why) < 0)
             t->rc = -3;
-            if (t->index == 0) snprintf(t->why, t->why_size, "%s", why);
-        }
         pthread_barrier_wait(t->barrier);
-        if (t->index == 0 && t->rc == 0 && t->rec_other != NULL) {
-            size_t k = j->k;
-            struct bench_block *both = malloc(2 * k * sizeof *both);
-
-            if (both == NULL || (memcpy(both, t->rec, k * sizeof *both),
-                                 memcpy(both + k, t->rec_other, k * sizeof *both),
-                                 bench_check_blocks(both, 2 * k, t->why, t->why_size) != 0))
-                t->rc = -3;
-            free(both);
-        }
+        if (t->index == 0 && t->rc == 0 &&
+            bench_check_blocks(t->rec, 2 * j->k, t->why, sizeof t->why) != 0)
+            t->rc = -3;
         pthread_barrier_wait(t->barrier);
         if (created) b_reset(&h);
     }
@@ -355,8 +322,7 @@ static void *b_thread_main(void *arg)
     if (t->rc == 0) {
         t0 = bench_thread_cpu_ns();
         t->rc = b_rounds(&h, j, j->rounds);
-        t1 = bench_thread_cpu_ns();
-        t->cpu_ns = t1 - t0;
+        t->cpu_ns = bench_thread_cpu_ns() - t0;
     }
     if (created) b_destroy(h);
     return NULL;
@@ -368,34 +334,17 @@ static enum bench_status b_run_w5(const struct bench_job *j, const struct bench_
     pthread_barrier_t barrier;
     struct b_thread t[2];
     pthread_t tid[2];
-    struct bench_block *rec = NULL;
-    int started = 0;
+    struct bench_block *rec = j->validate ? calloc(2 * j->k, sizeof *rec) : NULL;
 
-    if (j->validate && (rec = calloc(2 * j->k, sizeof *rec)) == NULL) {
-        snprintf(res->message, sizeof res->message, "out of memory for validation");
-        return BS_FAIL;
-    }
     pthread_barrier_init(&barrier, NULL, 2);
     res->rss_before_kib = b_maxrss_kib();
     for (int i = 0; i < 2; i++) {
-        t[i] = (struct b_thread){.job = j,
-                                 .cfg = cfg,
-                                 .barrier = &barrier,
-                                 .rec = rec ? rec + (size_t)i * j->k : NULL,
-                                 .rec_other = rec && i == 0 ? rec + j->k : NULL,
-                                 .index = i,
-                                 .why = res->message,
-                                 .why_size = sizeof res->message};
-    }
-    for (int i = 0; i < 2; i++) {
-        if (pthread_create(&tid[i], NULL, b_thread_main, &t[i]) != 0) break;
-        started++;
-    }
-    if (started < 2) {
-        /* The first thread waits at a barrier for a partner that will never come. */
-        snprintf(res->message, sizeof res->message, "pthread_create failed");
-        fprintf(stderr, "wsheap-bench: %s\n", res->message);
-        exit(BS_FAIL);
+        t[i] = (struct b_thread){.job = j, .cfg = cfg, .barrier = &barrier, .rec = rec, .index = i};
+        if (pthread_create(&tid[i], NULL, b_thread_main, &t[i]) != 0) {
+            /* The first thread waits at a barrier for a partner that will never come. */
+            fprintf(stderr, "wsheap-bench: pthread_create failed\n");
+            exit(BS_FAIL);
+        }
     }
     for (int i = 0; i < 2; i++)
         pthread_join(tid[i], NULL);
@@ -404,8 +353,8 @@ static enum bench_status b_run_w5(const struct bench_job *j, const struct bench_
     free(rec);
     for (int i = 0; i < 2; i++) {
         if (t[i].rc != 0) {
-            if (t[i].rc != -3)
-                snprintf(res->message, sizeof res->message, "thread %d: %s", i, b_rc_text(t[i].rc));
+            snprintf(res->message, sizeof res->message, "thread %d: %s", i,
+                     t[i].rc == -3 ? t[i].why : b_rc_text(t[i].rc));
             return BS_FAIL;
         }
     }

@@ -1,56 +1,45 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * wsheap-bench: CPU time per allocation of wsheap's WsAlloc/WsResetHeap against an inline
- * bump-pointer floor and the allocators a C programmer would otherwise use (APR pools, glibc
- * obstack, mimalloc, talloc, glibc malloc; Electric Fence for the guarded backend), on the
- * workloads of ../shared/design/performance.md. This file is the driver; the loops are in
- * workload_impl.h, the adapters in backend_*.c, the output in report.c.
+ * bump-pointer floor and the allocators a C programmer would otherwise use for per-message
+ * memory (APR pools, glibc obstack, mimalloc, talloc, glibc malloc), and of the guarded backend
+ * against Electric Fence. The workloads are described in docs/PERFORMANCE.md and in bench.h.
+ * This file is the driver; the loops are in workload_impl.h, the adapters in backend_*.c, the
+ * output in report.c.
  *
- * Usage: wsheap-bench [options]
- *   --only=W1,W2,...     workloads: W1 W2 W3 W4 W5 W1K10 G (default: all)
- *   --backends=a,b,...   backends (default: all; --list shows them)
- *   --reps=N             repetitions, backends interleaved, medians reported (default 7)
- *   --rounds=N           timed rounds per run (W4: cycles of 1000 heaps) for every workload
- *   --k=N                allocations per round (W4: per heap) for every workload
- *   --seed=N             seed of the size tables (default 1)
- *   --max-size=BYTES     maxSize for WsCreateHeap (default 1 GiB)
- *   --trim-size=BYTES    trimSize (default 64 MiB: covers any round)
- *   --guarded-n=N,...    live blocks in the guarded sweep G (default 1000,30000)
- *   --json FILE, --csv FILE, --svg FILE   machine-readable results, bar chart of the ratios
- *   --quick              CI smoke: every workload, tiny counts, one repetition; exit 0 only
- *                        when every validation passed (no timing assertions)
- *   --callgrind-mode     run one workload with one backend once, in this process, no warm-up,
- *                        no children (see callgrind.sh and syscalls.sh); set WSHEAP_PAGEHEAP=1
- *                        yourself for wsheap-guarded
- *   --list               list the backends and whether they are built in
- *   --verbose            show each child's output
- *   --help
- * Every run happens in a fresh child process (this program re-executed), so each row gets a
- * clean address space, its own peak RSS and its own environment (WSHEAP_PAGEHEAP=1 for the
- * guarded rows, LD_PRELOAD for Electric Fence).
+ * Every run happens in a fresh child process (this program re-executed with the same options
+ * and a hidden --child), so each row gets a clean address space, its own peak RSS and its own
+ * environment (WSHEAP_PAGEHEAP=1 for the guarded rows, LD_PRELOAD for Electric Fence).
  */
 #include <errno.h>
+#include <stddef.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "bench.h"
 
-extern const struct bench_backend bench_backend_floor_inline, bench_backend_floor_call,
-    bench_backend_floor_so, bench_backend_wsheap, bench_backend_wsheap_inline, bench_backend_apr,
-    bench_backend_obstack, bench_backend_mimalloc, bench_backend_mimalloc_heap,
-    bench_backend_talloc, bench_backend_malloc, bench_backend_wsheap_guarded, bench_backend_efence;
+extern const struct bench_backend bench_backend_floor_inline, bench_backend_wsheap,
+    bench_backend_wsheap_inline, bench_backend_apr, bench_backend_obstack, bench_backend_mimalloc,
+    bench_backend_mimalloc_heap, bench_backend_talloc, bench_backend_malloc,
+    bench_backend_wsheap_guarded, bench_backend_wsheap_guarded_nostack, bench_backend_efence;
 
 const struct bench_backend *const bench_backends[] = {
-    &bench_backend_floor_inline, &bench_backend_floor_call,    &bench_backend_floor_so,
-    &bench_backend_wsheap,       &bench_backend_wsheap_inline, &bench_backend_apr,
-    &bench_backend_obstack,      &bench_backend_mimalloc,      &bench_backend_mimalloc_heap,
-    &bench_backend_talloc,       &bench_backend_malloc,        &bench_backend_wsheap_guarded,
+    &bench_backend_floor_inline,
+    &bench_backend_wsheap,
+    &bench_backend_wsheap_inline,
+    &bench_backend_apr,
+    &bench_backend_obstack,
+    &bench_backend_mimalloc,
+    &bench_backend_mimalloc_heap,
+    &bench_backend_talloc,
+    &bench_backend_malloc,
+    &bench_backend_wsheap_guarded,
+    &bench_backend_wsheap_guarded_nostack,
     &bench_backend_efence,
 };
 const size_t bench_backends_count = sizeof bench_backends / sizeof bench_backends[0];
@@ -64,252 +53,166 @@ int bench_backend_index(const char *name)
     return -1;
 }
 
-static int is_guarded_backend(int b)
+int bench_applicable(enum bench_workload w, size_t b)
 {
-    return strcmp(bench_backends[b]->name, "wsheap-guarded") == 0 ||
-           strcmp(bench_backends[b]->name, "efence") == 0;
-}
+    unsigned all = (1u << BW_COUNT) - 1, g = 1u << BW_G;
+    unsigned mask = bench_backends[b]->only      ? bench_backends[b]->only
+                    : bench_backends[b]->guarded ? all
+                                                 : all & ~g;
 
-/* Which (workload, backend) cells exist: Electric Fence only runs W1 and the sweep; the sweep
- * only runs the guarded backends. */
-static int applicable(enum bench_workload w, int b)
-{
-    if (w == BW_G) return is_guarded_backend(b);
-    if (strcmp(bench_backends[b]->name, "efence") == 0) return w == BW_W1;
-    return 1;
+    return (mask >> w) & 1;
 }
 
 /* --- Options ---------------------------------------------------------------------------------- */
 
 struct opts {
     int wl_on[BW_COUNT];
-    int be_on[32];
-    int reps;
-    long long rounds, k;
-    uint64_t seed;
-    size_t max_size, trim_size;
+    int be_on[BENCH_MAX_BACKENDS];
+    long long reps, rounds, k, seed, max_size, trim_size; /* -1 for rounds, k: the default */
     size_t gn[BENCH_MAX_GN];
     int ngn;
-    const char *json, *csv, *svg;
-    int quick, callgrind, list, verbose;
-    /* Child (hidden): one run of `child_backend` with the job given by the fields below. */
-    const char *child_backend;
-    int child_workload;
-    struct bench_job cj;
-    int timeout;
+    const char *only, *backends, *guarded_n, *json, *svg;
+    const char *child; /* hidden: "backend,workload,guarded-n column,validate" */
+    long long quick, callgrind, list, verbose;
 };
 
 static void usage(FILE *f)
 {
-    fputs("usage: wsheap-bench [--only=W1,W2,W3,W4,W5,W1K10,G] [--backends=LIST] [--reps=N]\n"
-          "                    [--rounds=N] [--k=N] [--seed=N] [--max-size=B] [--trim-size=B]\n"
-          "                    [--guarded-n=N,...] [--json FILE] [--csv FILE] [--svg FILE]\n"
-          "                    [--quick] [--callgrind-mode] [--list] [--verbose] [--help]\n"
-          "Reports CPU ns per allocation (W4: per heap), the ratio to the inline bump floor and\n"
-          "peak RSS for every backend; see docs/PERFORMANCE.md.\n",
+    fputs("usage: wsheap-bench [options]; CPU ns per allocation (W4: per heap), the ratio to the\n"
+          "inline bump floor and peak RSS for every backend (docs/PERFORMANCE.md)\n"
+          "  --only=W1,W2,...    workloads: W1 W2 W3 W4 W5 W1K10 G (default: all)\n"
+          "  --backends=a,b,...  backends (default: all; --list shows them)\n"
+          "  --reps=N            repetitions, backends interleaved, medians reported (default 7)\n"
+          "  --rounds=N, --k=N   timed rounds (W4: cycles of 1000 heaps), allocations per round\n"
+          "                      (W4: per heap), for every workload\n"
+          "  --seed=N            seed of the size tables (default 1)\n"
+          "  --max-size=B, --trim-size=B   WsCreateHeap's (default 1 GiB, 64 MiB)\n"
+          "  --guarded-n=N,...   live blocks in the guarded sweep G (default 1000,30000)\n"
+          "  --json FILE, --svg FILE   all results, and a bar chart of the ratios to the floor\n"
+          "  --quick             smoke test: tiny counts, one repetition; exit 0 only when every\n"
+          "                      validation passed (no timing assertions)\n"
+          "  --callgrind-mode    one workload (--only) with one backend (--backends) once, here,\n"
+          "                      without warm-up or children, with the environment as it is;\n"
+          "                      for callgrind.sh\n"
+          "  --list              the backends, the environment each needs, whether built in\n"
+          "  --verbose           show each child's output\n",
           f);
 }
 
-static int workload_by_name(const char *s, size_t len)
+static int workload_by_name(const char *s)
 {
     for (int w = 0; w < BW_COUNT; w++)
-        if (strlen(workload_names[w]) == len && strncasecmp(workload_names[w], s, len) == 0)
-            return w;
+        if (strcasecmp(workload_names[w], s) == 0) return w;
     return -1;
 }
 
-static unsigned long long parse_num(const char *opt, const char *v)
+static long long parse_num(const char *opt, const char *v)
 {
     char *end;
-    unsigned long long x;
+    long long x;
 
     errno = 0;
-    x = strtoull(v, &end, 0);
-    if (errno != 0 || end == v || *end != '\0') {
+    x = strtoll(v, &end, 0);
+    if (errno != 0 || end == v || *end != '\0' || x < 0) {
         fprintf(stderr, "wsheap-bench: %s: not a number: '%s'\n", opt, v);
         exit(2);
     }
     return x;
 }
 
-/* Calls fn(item, len, ctx) for each comma-separated item of `list`. */
-static void each_item(const char *list, void (*fn)(const char *, size_t, void *), void *ctx)
+/* Applies the comma-separated `list` of --only (kind 'w'), --backends ('b') or --guarded-n. */
+static void parse_list(const char *list, char kind, struct opts *o)
 {
-    while (*list) {
-        const char *comma = strchr(list, ',');
-        size_t len = comma ? (size_t)(comma - list) : strlen(list);
+    char buf[512], *save = NULL;
 
-        if (len > 0) fn(list, len, ctx);
-        list += len + (comma != NULL);
+    snprintf(buf, sizeof buf, "%s", list);
+    for (char *it = strtok_r(buf, ",", &save); it; it = strtok_r(NULL, ",", &save)) {
+        int i = kind == 'w' ? workload_by_name(it) : kind == 'b' ? bench_backend_index(it) : 0;
+
+        if (i < 0) {
+            fprintf(stderr, "wsheap-bench: unknown %s '%s' (--help, --list)\n",
+                    kind == 'w' ? "workload" : "backend", it);
+            exit(2);
+        }
+        if (kind == 'w') o->wl_on[i] = 1;
+        if (kind == 'b') o->be_on[i] = 1;
+        if (kind == 'g' && o->ngn < BENCH_MAX_GN) o->gn[o->ngn++] = (size_t)parse_num("-n", it);
     }
-}
-
-static void add_workload(const char *s, size_t len, void *ctx)
-{
-    int w = workload_by_name(s, len);
-
-    if (w < 0) {
-        fprintf(stderr, "wsheap-bench: unknown workload '%.*s'\n", (int)len, s);
-        exit(2);
-    }
-    ((struct opts *)ctx)->wl_on[w] = 1;
-}
-
-static void add_backend(const char *s, size_t len, void *ctx)
-{
-    char name[64];
-    int b;
-
-    snprintf(name, sizeof name, "%.*s", (int)len, s);
-    if ((b = bench_backend_index(name)) < 0) {
-        fprintf(stderr, "wsheap-bench: unknown backend '%s' (--list shows them)\n", name);
-        exit(2);
-    }
-    ((struct opts *)ctx)->be_on[b] = 1;
-}
-
-static void add_gn(const char *s, size_t len, void *ctx)
-{
-    struct opts *o = ctx;
-    char num[32];
-
-    snprintf(num, sizeof num, "%.*s", (int)len, s);
-    if (o->ngn < BENCH_MAX_GN) o->gn[o->ngn++] = (size_t)parse_num("--guarded-n", num);
 }
 
 static void parse_args(int argc, char **argv, struct opts *o)
 {
-    int any_wl = 0, any_be = 0;
+    /* Every option: a number, a string, or a flag (no value), and where it goes. */
+    static const struct {
+        const char *name;
+        char kind;
+        size_t off;
+    } table[] = {
+        {"--reps", 'n', offsetof(struct opts, reps)},
+        {"--rounds", 'n', offsetof(struct opts, rounds)},
+        {"--k", 'n', offsetof(struct opts, k)},
+        {"--seed", 'n', offsetof(struct opts, seed)},
+        {"--max-size", 'n', offsetof(struct opts, max_size)},
+        {"--trim-size", 'n', offsetof(struct opts, trim_size)},
+        {"--only", 's', offsetof(struct opts, only)},
+        {"--backends", 's', offsetof(struct opts, backends)},
+        {"--guarded-n", 's', offsetof(struct opts, guarded_n)},
+        {"--json", 's', offsetof(struct opts, json)},
+        {"--svg", 's', offsetof(struct opts, svg)},
+        {"--child", 's', offsetof(struct opts, child)},
+        {"--quick", 'f', offsetof(struct opts, quick)},
+        {"--callgrind-mode", 'f', offsetof(struct opts, callgrind)},
+        {"--list", 'f', offsetof(struct opts, list)},
+        {"--verbose", 'f', offsetof(struct opts, verbose)},
+    };
 
-    memset(o, 0, sizeof *o);
-    o->reps = 7;
-    o->rounds = -1;
-    o->k = -1;
-    o->seed = 1;
-    o->max_size = (size_t)1 << 30;
-    o->trim_size = (size_t)64 << 20;
-    o->child_workload = -1;
-    o->timeout = 900;
+    *o = (struct opts){.reps = 7,
+                       .rounds = -1,
+                       .k = -1,
+                       .seed = 1,
+                       .max_size = 1ll << 30,
+                       .trim_size = 64ll << 20};
     for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *eq = strchr(a, '=');
-        size_t nlen = eq ? (size_t)(eq - a) : strlen(a);
-        const char *v = eq ? eq + 1 : NULL;
+        const char *a = argv[i], *eq = strchr(a, '='), *v = eq ? eq + 1 : NULL;
+        size_t t = 0, nlen = eq ? (size_t)(eq - a) : strlen(a);
 
-#define IS(name) (nlen == strlen(name) && strncmp(a, name, nlen) == 0)
-#define NEED_V()                                                                                   \
-    do {                                                                                           \
-        if (v == NULL && i + 1 < argc) v = argv[++i];                                              \
-        if (v == NULL) {                                                                           \
-            fprintf(stderr, "wsheap-bench: %s needs a value\n", a);                                \
-            exit(2);                                                                               \
-        }                                                                                          \
-    } while (0)
-        if (IS("--help") || IS("-h")) {
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             usage(stdout);
             exit(0);
-        } else if (IS("--only")) {
-            NEED_V();
-            each_item(v, add_workload, o);
-            any_wl = 1;
-        } else if (IS("--backends")) {
-            NEED_V();
-            each_item(v, add_backend, o);
-            any_be = 1;
-        } else if (IS("--reps")) {
-            NEED_V();
-            o->reps = (int)parse_num(a, v);
-            if (o->reps < 1 || o->reps > BENCH_MAX_REPS) {
-                fprintf(stderr, "wsheap-bench: --reps must be 1..%d\n", BENCH_MAX_REPS);
-                exit(2);
-            }
-        } else if (IS("--rounds")) {
-            NEED_V();
-            o->rounds = (long long)parse_num(a, v);
-        } else if (IS("--k")) {
-            NEED_V();
-            o->k = (long long)parse_num(a, v);
-            if (o->k < 1) {
-                fprintf(stderr, "wsheap-bench: --k must be at least 1\n");
-                exit(2);
-            }
-        } else if (IS("--seed")) {
-            NEED_V();
-            o->seed = parse_num(a, v);
-        } else if (IS("--max-size")) {
-            NEED_V();
-            o->max_size = (size_t)parse_num(a, v);
-        } else if (IS("--trim-size")) {
-            NEED_V();
-            o->trim_size = (size_t)parse_num(a, v);
-        } else if (IS("--guarded-n")) {
-            NEED_V();
-            o->ngn = 0;
-            each_item(v, add_gn, o);
-        } else if (IS("--json")) {
-            NEED_V();
-            o->json = v;
-        } else if (IS("--csv")) {
-            NEED_V();
-            o->csv = v;
-        } else if (IS("--svg")) {
-            NEED_V();
-            o->svg = v;
-        } else if (IS("--quick")) {
-            o->quick = 1;
-        } else if (IS("--callgrind-mode")) {
-            o->callgrind = 1;
-        } else if (IS("--list")) {
-            o->list = 1;
-        } else if (IS("--verbose") || IS("-v")) {
-            o->verbose = 1;
-            /* Hidden: the child side of one run. */
-        } else if (IS("--child")) {
-            NEED_V();
-            o->child_backend = v;
-        } else if (IS("--workload")) {
-            NEED_V();
-            o->child_workload = workload_by_name(v, strlen(v));
-        } else if (IS("--warmup")) {
-            NEED_V();
-            o->cj.warmup_rounds = parse_num(a, v);
-        } else if (IS("--nheaps")) {
-            NEED_V();
-            o->cj.nheaps = (size_t)parse_num(a, v);
-        } else if (IS("--const-size")) {
-            NEED_V();
-            o->cj.const_size = (size_t)parse_num(a, v);
-        } else if (IS("--table-rounds")) {
-            NEED_V();
-            o->cj.table_rounds = (size_t)parse_num(a, v);
-        } else if (IS("--validate")) {
-            o->cj.validate = 1;
-        } else if (IS("--timeout")) {
-            NEED_V();
-            o->timeout = (int)parse_num(a, v);
-        } else {
-            fprintf(stderr, "wsheap-bench: unknown option '%s'\n", a);
+        }
+        while (t < sizeof table / sizeof table[0] &&
+               (strlen(table[t].name) != nlen || strncmp(a, table[t].name, nlen) != 0))
+            t++;
+        if (t < sizeof table / sizeof table[0] && table[t].kind != 'f' && !v && i + 1 < argc)
+            v = argv[++i]; /* --json FILE as well as --json=FILE */
+        if (t == sizeof table / sizeof table[0] || (table[t].kind == 'f') != (v == NULL)) {
+            fprintf(stderr, "wsheap-bench: unknown option, or a value missing: '%s'\n", a);
             usage(stderr);
             exit(2);
         }
-#undef IS
-#undef NEED_V
+        if (table[t].kind == 'f')
+            *(long long *)((char *)o + table[t].off) = 1;
+        else if (table[t].kind == 'n')
+            *(long long *)((char *)o + table[t].off) = parse_num(table[t].name, v);
+        else
+            *(const char **)((char *)o + table[t].off) = v;
     }
-    if (!any_wl)
-        for (int w = 0; w < BW_COUNT; w++)
-            o->wl_on[w] = 1;
-    if (!any_be)
-        for (size_t b = 0; b < bench_backends_count; b++)
-            o->be_on[b] = 1;
-    if (o->ngn == 0) {
-        o->gn[o->ngn++] = 1000;
-        if (!o->quick) o->gn[o->ngn++] = 30000;
+    if (o->reps < 1 || o->reps > BENCH_MAX_REPS || o->k == 0) {
+        fprintf(stderr, "wsheap-bench: --reps must be 1..%d, --k at least 1\n", BENCH_MAX_REPS);
+        exit(2);
     }
+    parse_list(o->only ? o->only : "W1,W2,W3,W4,W5,W1K10,G", 'w', o);
+    for (size_t b = 0; b < bench_backends_count; b++)
+        o->be_on[b] = o->backends == NULL;
+    if (o->backends) parse_list(o->backends, 'b', o);
+    parse_list(o->guarded_n ? o->guarded_n : o->quick ? "1000" : "1000,30000", 'g', o);
 }
 
 /* --- Jobs and size tables --------------------------------------------------------------------- */
 
-/* The parameters of workload `w`, for the normal rows or (guarded) the smaller guarded ones. */
-static void make_job(const struct opts *o, enum bench_workload w, int guarded, size_t gn,
+/* The parameters of workload `w` for backend `b` (guarded rows get smaller counts); for G,
+ * `gn` live blocks. */
+static void make_job(const struct opts *o, enum bench_workload w, size_t b, size_t gn,
                      struct bench_job *j)
 {
     /* rounds, warm-up, k for: normal, guarded, quick, quick guarded */
@@ -323,9 +226,8 @@ static void make_job(const struct opts *o, enum bench_workload w, int guarded, s
         [BW_W4] = {{100, 2, 2, 1}, {10, 1, 1, 0}, 10},
         [BW_W5] = {{5000, 20, 20, 5}, {500, 2, 2, 1}, 1000},
         [BW_W1K10] = {{500000, 2000, 2000, 500}, {50000, 200, 100, 20}, 10},
-        [BW_G] = {{0, 0, 0, 0}, {0, 0, 0, 0}, 0},
     };
-    int col = (o->quick ? 2 : 0) + (guarded ? 1 : 0);
+    int col = (o->quick ? 2 : 0) + bench_backends[b]->guarded;
 
     memset(j, 0, sizeof *j);
     j->workload = w;
@@ -336,9 +238,8 @@ static void make_job(const struct opts *o, enum bench_workload w, int guarded, s
         gn = gn ? gn : 1000;
         j->k = gn;
         j->const_size = 32;
-        j->rounds = gn >= 30000 ? 1 : 30000 / gn;
-        if (o->quick) j->rounds = 2;
-        j->warmup_rounds = gn <= 1000 ? 1 : 0;
+        j->rounds = o->quick ? 2 : gn >= 30000 ? 1 : 30000 / gn;
+        j->warmup_rounds = gn <= 1000;
     }
     if (o->k > 0) j->k = (size_t)o->k;
     if (o->rounds >= 0) j->rounds = (uint64_t)o->rounds;
@@ -347,71 +248,55 @@ static void make_job(const struct opts *o, enum bench_workload w, int guarded, s
     /* Rows in the size table: a power of two holding about 64Ki sizes (W1: 64 rounds), so
      * that runs of R and 2R rounds (callgrind.sh) differ by whole passes over the table. */
     j->table_rounds = 1;
-    while (!j->const_size && j->table_rounds * 2 * j->k <= 65536)
+    while (!j->const_size && w != BW_W4 && j->table_rounds * 2 * j->k <= 65536)
         j->table_rounds *= 2;
-    if (w == BW_W4) j->table_rounds = 1;
+    if (w == BW_W4) j->table_rounds = j->nheaps; /* heap hi allocates row hi */
     j->max_size = o->max_size;
     j->trim_size = o->trim_size;
 }
 
 /* Builds the job's size table (deterministic from the seed) and its round_bytes hint. */
-static uint32_t *make_table(uint64_t seed, struct bench_job *j)
+static void make_table(uint64_t seed, struct bench_job *j)
 {
-    size_t n = 0, row = 0;
-    uint64_t state = seed * 0x100000001b3u + (uint64_t)j->workload;
-    uint32_t *t = NULL;
+    enum bench_workload like = j->workload == BW_W5 ? BW_W1 : j->workload;
+    uint64_t state = seed * 0x100000001b3u + (uint64_t)like;
+    size_t n = j->table_rounds * j->k;
+    uint32_t *t;
 
-    if (j->workload == BW_W5 || j->workload == BW_W1K10)
-        state = seed * 0x100000001b3u + (uint64_t)(j->workload == BW_W5 ? BW_W1 : BW_W1K10);
-    if (j->const_size == 0) {
-        row = j->k;
-        n = j->workload == BW_W4 ? j->nheaps * j->k : j->table_rounds * j->k;
-        if ((t = malloc(n * sizeof *t)) == NULL) {
-            fprintf(stderr, "wsheap-bench: out of memory for the size table\n");
-            exit(1);
-        }
-        if (j->workload == BW_W3)
-            bench_fill_w3_sizes(t, n, &state);
-        else
-            bench_fill_w1_sizes(t, n, &state);
-        j->round_bytes = 0;
-        for (size_t r = 0; r < n / row; r++) {
-            size_t sum = 0;
+    j->round_bytes = j->k * ((j->const_size + 7) & ~(size_t)7);
+    if (j->const_size != 0) return;
+    if ((t = malloc(n * sizeof *t)) == NULL) {
+        fprintf(stderr, "wsheap-bench: out of memory for the size table\n");
+        exit(1);
+    }
+    if (j->workload == BW_W3)
+        bench_fill_w3_sizes(t, n, &state);
+    else
+        bench_fill_w1_sizes(t, n, &state);
+    for (size_t r = 0; r < n / j->k; r++) {
+        size_t sum = 0;
 
-            for (size_t i = 0; i < row; i++)
-                sum += (t[r * row + i] + 7) & ~(size_t)7;
-            if (sum > j->round_bytes) j->round_bytes = sum;
-        }
-    } else {
-        j->round_bytes = j->k * ((j->const_size + 7) & ~(size_t)7);
+        for (size_t i = 0; i < j->k; i++)
+            sum += (t[r * j->k + i] + 7) & ~(size_t)7;
+        if (sum > j->round_bytes) j->round_bytes = sum;
     }
     j->sizes = t;
-    return t;
 }
 
-/* --- Child side: one run ---------------------------------------------------------------------- */
+/* --- Child side and callgrind mode: one run in this process ----------------------------------- */
 
-static void print_result(enum bench_status st, const struct bench_result *res)
-{
-    char msg[sizeof res->message];
-
-    /* One line, no newlines inside the message. */
-    snprintf(msg, sizeof msg, "%s", res->message[0] ? res->message : "-");
-    for (char *c = msg; *c; c++)
-        if (*c == '\n' || *c == '\r') *c = ' ';
-    printf("RESULT %d %llu %llu %llu %llu %llu %llu %s\n", (int)st, (unsigned long long)res->cpu_ns,
-           (unsigned long long)res->units, (unsigned long long)res->cpu_ns_t[0],
-           (unsigned long long)res->cpu_ns_t[1], (unsigned long long)res->rss_before_kib,
-           (unsigned long long)res->rss_peak_kib, msg);
-    fflush(stdout);
-}
-
-/* Runs `job` with backend `b` in this process. Returns the status; fills `res`. */
-static enum bench_status run_here(int b, struct bench_job *job, struct bench_result *res)
+/* Runs workload `w` (G: with gn[col] live blocks) with backend `b` in this process; without
+ * warm-up in callgrind mode. Returns the status; fills `j` and `res`. */
+static enum bench_status run_one(const struct opts *o, size_t b, int w, int col, int validate,
+                                 struct bench_job *j, struct bench_result *res)
 {
     const struct bench_backend *be = bench_backends[b];
     enum bench_status st;
 
+    make_job(o, (enum bench_workload)w, b, o->gn[col], j);
+    j->validate = validate;
+    if (o->callgrind) j->warmup_rounds = 0;
+    make_table(o->seed, j);
     memset(res, 0, sizeof *res);
     if (be->skip_why != NULL) {
         snprintf(res->message, sizeof res->message, "%s", be->skip_why);
@@ -420,35 +305,30 @@ static enum bench_status run_here(int b, struct bench_job *job, struct bench_res
     if (be->process_init != NULL &&
         (st = be->process_init(res->message, sizeof res->message)) != BS_OK)
         return st;
-    return be->run(job, res);
+    return be->run(j, res);
 }
 
-static int child_main(struct opts *o)
-{
-    int b = bench_backend_index(o->child_backend);
-    struct bench_job j = o->cj;
-    struct bench_result res;
+/* What a child writes on fd 3 when its run is over; nothing there means it died. */
+struct child_msg {
     enum bench_status st;
+    struct bench_result res;
+};
 
-    if (b < 0 || o->child_workload < 0) {
-        fprintf(stderr, "wsheap-bench: bad child invocation\n");
+static int child_main(const struct opts *o)
+{
+    unsigned b, w, col, validate;
+    struct bench_job j;
+    struct child_msg m;
+
+    if (sscanf(o->child, "%u,%u,%u,%u", &b, &w, &col, &validate) != 4 ||
+        b >= bench_backends_count || w >= BW_COUNT || col >= (unsigned)o->ngn)
         return 2;
-    }
-    alarm((unsigned)o->timeout);
-    j.workload = (enum bench_workload)o->child_workload;
-    j.rounds = (uint64_t)o->rounds;
-    j.k = (size_t)o->k;
-    j.max_size = o->max_size;
-    j.trim_size = o->trim_size;
-    make_table(o->seed, &j);
-    st = run_here(b, &j, &res);
-    print_result(st, &res);
-    return 0;
+    alarm(o->quick ? 120 : 900);
+    m.st = run_one(o, b, (int)w, (int)col, (int)validate, &j, &m.res);
+    return write(3, &m, sizeof m) == (ssize_t)sizeof m ? 0 : 1;
 }
 
-/* --- Callgrind mode: one run in this process -------------------------------------------------- */
-
-static int callgrind_main(struct opts *o)
+static int callgrind_main(const struct opts *o)
 {
     int w = -1, b = -1, nw = 0, nb = 0;
     struct bench_job j;
@@ -461,16 +341,10 @@ static int callgrind_main(struct opts *o)
         if (o->be_on[i]) b = (int)i, nb++;
     if (nw != 1 || nb != 1 || w == BW_W5) {
         fprintf(stderr, "wsheap-bench: --callgrind-mode needs exactly one of W1 W2 W3 W4 W1K10 G "
-                        "(--only) and one backend (--backends); G uses the first --guarded-n, "
-                        "and wsheap-guarded needs WSHEAP_PAGEHEAP=1 in the environment\n");
+                        "(--only) and one backend (--backends); G uses the first --guarded-n\n");
         return 2;
     }
-    make_job(o, (enum bench_workload)w, w == BW_G, o->gn[0], &j);
-    j.warmup_rounds = 0;
-    j.validate = 0;
-    make_table(o->seed, &j);
-    st = run_here(b, &j, &res);
-    if (st != BS_OK) {
+    if ((st = run_one(o, (size_t)b, w, 0, 0, &j, &res)) != BS_OK) {
         fprintf(stderr, "wsheap-bench: %s %s: %s: %s\n", workload_names[w], bench_backends[b]->name,
                 st == BS_SKIP ? "skipped" : "FAILED", res.message);
         return 1;
@@ -484,191 +358,128 @@ static int callgrind_main(struct opts *o)
 
 /* --- Parent side: spawn, collect -------------------------------------------------------------- */
 
-#ifndef BENCH_EFENCE_PATH
-#define BENCH_EFENCE_PATH ""
-#endif
+static char **bench_argv; /* this process's argv, handed on to every child */
+static int bench_argc;
 
-struct child_out {
-    enum bench_status st;
-    struct bench_result res;
-    int died; /* no RESULT line */
-};
-
-/* Runs one job in a fresh child (this program re-executed) and reads its RESULT line. */
-static void spawn_run(const struct opts *o, int b, const struct bench_job *j, struct child_out *co)
+/* Puts every NAME=VALUE of the space-separated `env` into the environment. */
+static void apply_env(const char *env)
 {
-    char bufs[16][64];
-    char *argv[40];
-    int argc = 0, pfd[2];
+    char buf[512], *save = NULL;
+
+    snprintf(buf, sizeof buf, "%s", env ? env : "");
+    for (char *kv = strtok_r(buf, " ", &save); kv; kv = strtok_r(NULL, " ", &save)) {
+        char *eq = strchr(kv, '=');
+
+        if (eq == NULL) continue;
+        *eq = '\0';
+        setenv(kv, eq + 1, 1);
+    }
+}
+
+/* Runs one (backend, workload, column) in a fresh child: this program re-executed with the same
+ * options and --child. Its output goes to a pipe (shown with --verbose, and its last line when
+ * it dies); its result comes back on fd 3. */
+static void spawn_run(const struct opts *o, size_t b, int w, int col, int validate,
+                      enum bench_status *st, struct bench_result *res)
+{
+    char child[64], *argv[bench_argc + 2], out[16384];
+    int opipe[2], rpipe[2], status;
+    size_t len = 0;
+    ssize_t got;
+    struct child_msg m;
     pid_t pid;
-    char *out = NULL;
-    size_t len = 0, cap = 0;
-    int status;
-    const char *name = bench_backends[b]->name;
 
-    memset(co, 0, sizeof *co);
-#define ARG(...)                                                                                   \
-    (snprintf(bufs[argc], sizeof bufs[argc], __VA_ARGS__), argv[argc] = bufs[argc], argc++)
-    ARG("wsheap-bench");
-    ARG("--child=%s", name);
-    ARG("--workload=%s", workload_names[j->workload]);
-    ARG("--rounds=%llu", (unsigned long long)j->rounds);
-    ARG("--warmup=%llu", (unsigned long long)j->warmup_rounds);
-    ARG("--k=%zu", j->k);
-    ARG("--nheaps=%zu", j->nheaps);
-    ARG("--const-size=%zu", j->const_size);
-    ARG("--table-rounds=%zu", j->table_rounds);
-    ARG("--seed=%llu", (unsigned long long)o->seed);
-    ARG("--max-size=%zu", j->max_size);
-    ARG("--trim-size=%zu", j->trim_size);
-    ARG("--timeout=%d", o->quick ? 120 : o->timeout);
-    if (j->validate) ARG("--validate");
-#undef ARG
-    argv[argc] = NULL;
-
-    if (pipe(pfd) != 0 || (pid = fork()) < 0) {
-        co->st = BS_FAIL;
-        snprintf(co->res.message, sizeof co->res.message, "fork: %s", strerror(errno));
+    memset(res, 0, sizeof *res);
+    *st = BS_FAIL;
+    snprintf(child, sizeof child, "--child=%zu,%d,%d,%d", b, w, col, validate);
+    memcpy(argv, bench_argv, (size_t)bench_argc * sizeof *argv);
+    argv[bench_argc] = child;
+    argv[bench_argc + 1] = NULL;
+    if (pipe(opipe) != 0 || pipe(rpipe) != 0 || (pid = fork()) < 0) {
+        snprintf(res->message, sizeof res->message, "pipe/fork: %s", strerror(errno));
         return;
     }
     if (pid == 0) {
-        dup2(pfd[1], 1);
-        dup2(pfd[1], 2);
-        close(pfd[0]);
-        close(pfd[1]);
+        dup2(opipe[1], 1);
+        dup2(opipe[1], 2);
+        dup2(rpipe[1], 3);
         unsetenv("WSHEAP_PAGEHEAP");
         unsetenv("LD_PRELOAD");
-        if (strcmp(name, "wsheap-guarded") == 0) setenv("WSHEAP_PAGEHEAP", "1", 1);
-        if (strcmp(name, "efence") == 0 && BENCH_EFENCE_PATH[0] != '\0') {
-            setenv("LD_PRELOAD", BENCH_EFENCE_PATH, 1);
-            setenv("EF_ALIGNMENT", "8", 1);
-        }
+        apply_env(bench_backends[b]->env);
         execv("/proc/self/exe", argv);
         fprintf(stderr, "wsheap-bench: exec /proc/self/exe: %s\n", strerror(errno));
         _exit(127);
     }
-    close(pfd[1]);
-    for (;;) {
-        ssize_t got;
-
-        if (cap - len < 4096) {
-            cap = cap ? cap * 2 : 8192;
-            if ((out = realloc(out, cap + 1)) == NULL) {
-                fprintf(stderr, "wsheap-bench: out of memory\n");
-                exit(1);
-            }
-        }
-        got = read(pfd[0], out + len, cap - len);
+    close(opipe[1]);
+    close(rpipe[1]);
+    /* Keep the last sizeof out bytes of the output. */
+    while ((got = read(opipe[0], out + len, sizeof out - 1 - len)) != 0) {
         if (got < 0 && errno == EINTR) continue;
-        if (got <= 0) break;
+        if (got < 0) break;
+        if (o->verbose) fprintf(stderr, "%.*s", (int)got, out + len);
         len += (size_t)got;
+        if (len > sizeof out / 2) {
+            memmove(out, out + len - sizeof out / 4, sizeof out / 4);
+            len = sizeof out / 4;
+        }
     }
-    close(pfd[0]);
-    out = out ? out : calloc(1, 1);
     out[len] = '\0';
+    close(opipe[0]);
+    got = read(rpipe[0], &m, sizeof m);
+    close(rpipe[0]);
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
         ;
-    if (o->verbose && len > 0)
-        fprintf(stderr, "[%s %s] %s", name, workload_names[j->workload], out);
-
-    {
-        char *line = strstr(out, "RESULT ");
-        int st = -1, used = 0;
-        unsigned long long v[6] = {0};
-
-        /* RESULT status cpu_ns units t0_ns t1_ns rss_before rss_peak message */
-        if (line != NULL && sscanf(line, "RESULT %d %llu %llu %llu %llu %llu %llu %n", &st, &v[0],
-                                   &v[1], &v[2], &v[3], &v[4], &v[5], &used) >= 7) {
-            co->res.cpu_ns = v[0];
-            co->res.units = v[1];
-            co->res.cpu_ns_t[0] = v[2];
-            co->res.cpu_ns_t[1] = v[3];
-            co->res.rss_before_kib = v[4];
-            co->res.rss_peak_kib = v[5];
-            co->st = (enum bench_status)st;
-            if (used > 0) {
-                char *msg = line + used, *nl = strchr(msg, '\n');
-
-                if (nl) *nl = '\0';
-                snprintf(co->res.message, sizeof co->res.message, "%s",
-                         strcmp(msg, "-") == 0 ? "" : msg);
-            }
-        } else {
-            /* No result: the child died. Show how, and its last line of output. */
-            char *last = out + len;
-
-            while (last > out && (last[-1] == '\n'))
-                *--last = '\0';
-            while (last > out && last[-1] != '\n')
-                last--;
-            co->died = 1;
-            co->st = BS_FAIL;
-            if (WIFSIGNALED(status))
-                snprintf(co->res.message, sizeof co->res.message, "child killed by signal %d%s%s%s",
-                         WTERMSIG(status), WTERMSIG(status) == SIGALRM ? " (timeout)" : "",
-                         *last ? ": " : "", last);
-            else
-                snprintf(co->res.message, sizeof co->res.message, "child exited %d%s%s",
-                         WIFEXITED(status) ? WEXITSTATUS(status) : -1, *last ? ": " : "", last);
-        }
-    }
-    free(out);
-}
-
-static const struct opts *bench_options; /* the parent's options */
-
-/* Records one child's outcome in a cell. */
-static void record(struct bench_cell *c, enum bench_workload w, const struct child_out *co)
-{
-    if (co->st == BS_SKIP) {
-        c->state = BC_SKIP;
-        snprintf(c->why, sizeof c->why, "%s", co->res.message);
+    if (got == (ssize_t)sizeof m) {
+        *st = m.st;
+        *res = m.res;
         return;
     }
-    if (co->st != BS_OK || co->res.units == 0) {
-        c->state = BC_FAIL;
-        snprintf(c->why, sizeof c->why, "%s", co->res.message[0] ? co->res.message : "no result");
+    /* No result: the child died. Say how, with its last line of output. */
+    while (len > 0 && out[len - 1] == '\n')
+        out[--len] = '\0';
+    char *last = strrchr(out, '\n') ? strrchr(out, '\n') + 1 : out;
+    if (WIFSIGNALED(status))
+        snprintf(res->message, sizeof res->message, "child killed by signal %d%s%s%.120s",
+                 WTERMSIG(status), WTERMSIG(status) == SIGALRM ? " (timeout)" : "",
+                 *last ? ": " : "", last);
+    else
+        snprintf(res->message, sizeof res->message, "child exited %d%s%.120s",
+                 WIFEXITED(status) ? WEXITSTATUS(status) : -1, *last ? ": " : "", last);
+}
+
+/* Records one child's outcome in a cell. */
+static void record(struct bench_cell *c, enum bench_workload w, enum bench_status st,
+                   const struct bench_result *res)
+{
+    if (st != BS_OK || res->units == 0) {
+        c->state = st == BS_SKIP ? BC_SKIP : BC_FAIL;
+        snprintf(c->why, sizeof c->why, "%s", res->message[0] ? res->message : "no result");
         return;
     }
     c->state = BC_OK;
-    c->units = co->res.units;
-    c->ns[c->nsamples] = (double)co->res.cpu_ns / (double)co->res.units;
-    if (w == BW_W5) {
-        c->ns_t[0][c->nsamples] = (double)co->res.cpu_ns_t[0] / (double)co->res.units;
-        c->ns_t[1][c->nsamples] = (double)co->res.cpu_ns_t[1] / (double)co->res.units;
-    }
-    c->rss_kib[c->nsamples] = (double)co->res.rss_peak_kib;
-    c->drss_kib[c->nsamples] = (double)co->res.rss_peak_kib - (double)co->res.rss_before_kib;
+    c->units = res->units;
+    c->ns[c->nsamples] = (double)res->cpu_ns / (double)res->units;
+    if (w == BW_W5)
+        for (int t = 0; t < 2; t++)
+            c->ns_t[t][c->nsamples] = (double)res->cpu_ns_t[t] / (double)res->units;
+    c->rss_kib[c->nsamples] = (double)res->rss_peak_kib;
+    c->drss_kib[c->nsamples] = (double)res->rss_peak_kib - (double)res->rss_before_kib;
     c->nsamples++;
-}
-
-/* A cell keeps running while it has not failed or been skipped. */
-static int cell_live(const struct bench_cell *c)
-{
-    return c->state == BC_NA || c->state == BC_OK;
 }
 
 static void describe_machine(char *buf, size_t size)
 {
     struct utsname u;
-    char model[128] = "unknown CPU";
+    char line[256], model[128] = "unknown CPU";
     FILE *f = fopen("/proc/cpuinfo", "r");
 
-    if (f != NULL) {
-        char line[256];
-
-        while (fgets(line, sizeof line, f))
-            if (strncmp(line, "model name", 10) == 0) {
-                char *c = strchr(line, ':');
-
-                if (c) {
-                    snprintf(model, sizeof model, "%s", c + 2);
-                    model[strcspn(model, "\n")] = '\0';
-                }
-                break;
-            }
-        fclose(f);
-    }
+    while (f != NULL && fgets(line, sizeof line, f))
+        if (strncmp(line, "model name", 10) == 0 && strchr(line, ':')) {
+            snprintf(model, sizeof model, "%s", strchr(line, ':') + 2);
+            model[strcspn(model, "\n")] = '\0';
+            break;
+        }
+    if (f != NULL) fclose(f);
     uname(&u);
     snprintf(buf, size, "%s, %ld CPUs, Linux %s", model, sysconf(_SC_NPROCESSORS_ONLN), u.release);
 }
@@ -676,22 +487,18 @@ static void describe_machine(char *buf, size_t size)
 /* Electric Fence maps two areas per live block and dies at vm.max_map_count (65530 by
  * default, so near 32.7k blocks): rather than crash, mark the sweep sizes past that skipped.
  * Asking for that backend alone (--backends=efence) still runs them, to show the crash. */
-static int efence_past_limit(int b, size_t n, struct bench_cell *c)
+static int efence_past_limit(const struct opts *o, size_t b, size_t n, struct bench_cell *c)
 {
-    static long max_maps = -1;
-    static int alone = -1;
+    long max_maps = 65530;
+    int alone = 1;
+    FILE *f;
 
-    if (strcmp(bench_backends[b]->name, "efence") != 0) return 0;
-    if (max_maps < 0) {
-        FILE *f = fopen("/proc/sys/vm/max_map_count", "r");
-
-        if (f == NULL || fscanf(f, "%ld", &max_maps) != 1) max_maps = 65530;
-        if (f != NULL) fclose(f);
-    }
-    if (alone < 0) {
-        alone = 1;
-        for (size_t i = 0; i < bench_backends_count; i++)
-            if (i != (size_t)b && bench_options->be_on[i]) alone = 0;
+    if (bench_backends[b] != &bench_backend_efence) return 0;
+    for (size_t i = 0; i < bench_backends_count; i++)
+        alone &= i == b || !o->be_on[i];
+    if ((f = fopen("/proc/sys/vm/max_map_count", "r")) != NULL) {
+        if (fscanf(f, "%ld", &max_maps) != 1) max_maps = 65530;
+        fclose(f);
     }
     if (alone || (long)(2 * n) < max_maps) return 0;
     c->state = BC_SKIP;
@@ -705,15 +512,13 @@ static int efence_past_limit(int b, size_t n, struct bench_cell *c)
 static int parent_main(struct opts *o)
 {
     struct bench_report *r = calloc(1, sizeof *r);
-    int nb = (int)bench_backends_count;
-    int greps;
-    int failures = 0;
+    size_t nb = bench_backends_count;
+    int greps, failures = 0;
 
     if (r == NULL) return 1;
-    bench_options = o;
     if (o->quick) o->reps = 1;
-    greps = o->reps < 3 ? o->reps : 3;
-    r->reps = o->reps;
+    r->reps = (int)o->reps;
+    greps = r->reps < 3 ? r->reps : 3; /* guarded rows: at most 3 repetitions */
     r->quick = o->quick;
     r->seed = o->seed;
     r->ngn = o->ngn;
@@ -723,41 +528,34 @@ static int parent_main(struct opts *o)
     for (int w = 0; w < BW_COUNT; w++) {
         r->workload_names[w] = workload_names[w];
         make_job(o, (enum bench_workload)w, 0, 0, &r->jobs[w]);
-        make_job(o, (enum bench_workload)w, 1, 0, &r->gjobs[w]);
+        make_job(o, (enum bench_workload)w, (size_t)bench_backend_index("wsheap-guarded"), 0,
+                 &r->gjobs[w]);
     }
     describe_machine(r->machine, sizeof r->machine);
 
-    for (int rep = 0; rep < o->reps; rep++) {
+    for (int rep = 0; rep < r->reps; rep++) {
         for (int w = 0; w < BW_COUNT; w++) {
-            int ncols = w == BW_G ? o->ngn : 1;
-
             if (!o->wl_on[w]) continue;
-            fprintf(stderr, "wsheap-bench: rep %d/%d %s:", rep + 1, o->reps, workload_names[w]);
-            for (int col = 0; col < ncols; col++) {
+            fprintf(stderr, "wsheap-bench: rep %d/%d %s:", rep + 1, r->reps, workload_names[w]);
+            for (int col = 0; col < (w == BW_G ? o->ngn : 1); col++) {
                 /* Rotate the order each repetition so no backend always runs first. */
-                for (int step = 0; step < nb; step++) {
-                    int b = (step + rep) % nb;
-                    int guarded = is_guarded_backend(b);
+                for (size_t step = 0; step < nb; step++) {
+                    size_t b = (step + (size_t)rep) % nb;
                     struct bench_cell *c = w == BW_G ? &r->gcells[col][b] : &r->cells[w][b];
-                    struct bench_job j;
-                    struct child_out co;
+                    struct bench_result res;
+                    enum bench_status st = BS_SKIP;
 
-                    if (!o->be_on[b] || !applicable((enum bench_workload)w, b) || !cell_live(c))
+                    if (!o->be_on[b] || !bench_applicable((enum bench_workload)w, b) ||
+                        c->state == BC_FAIL || c->state == BC_SKIP)
                         continue;
-                    if (guarded && rep >= greps) continue;
-                    if (w == BW_G && efence_past_limit(b, o->gn[col], c)) continue;
-                    make_job(o, (enum bench_workload)w, guarded, o->gn[col], &j);
-                    j.validate = rep == 0;
-                    if (bench_backends[b]->skip_why != NULL) {
-                        /* Known without a child (and a preload could not even start one). */
-                        memset(&co, 0, sizeof co);
-                        co.st = BS_SKIP;
-                        snprintf(co.res.message, sizeof co.res.message, "%s",
+                    if (bench_backends[b]->guarded && rep >= greps) continue;
+                    if (w == BW_G && efence_past_limit(o, b, o->gn[col], c)) continue;
+                    if (bench_backends[b]->skip_why != NULL) /* known without a child */
+                        snprintf(res.message, sizeof res.message, "%s",
                                  bench_backends[b]->skip_why);
-                    } else {
-                        spawn_run(o, b, &j, &co);
-                    }
-                    record(c, (enum bench_workload)w, &co);
+                    else
+                        spawn_run(o, b, w, col, rep == 0, &st, &res);
+                    record(c, (enum bench_workload)w, st, &res);
                     fprintf(stderr, " %s%s", bench_backends[b]->name,
                             c->state == BC_FAIL   ? "(FAIL)"
                             : c->state == BC_SKIP ? "(skip)"
@@ -769,14 +567,13 @@ static int parent_main(struct opts *o)
     }
     bench_summarize(r);
     bench_print_report(r, stdout);
-    for (int b = 0; b < nb; b++) {
+    for (size_t b = 0; b < nb; b++) {
         for (int w = 0; w < BW_COUNT; w++)
             failures += r->cells[w][b].state == BC_FAIL;
         for (int g = 0; g < r->ngn; g++)
             failures += r->gcells[g][b].state == BC_FAIL;
     }
     if (o->json && bench_write_json(r, o->json) != 0) failures++;
-    if (o->csv && bench_write_csv(r, o->csv) != 0) failures++;
     if (o->svg && bench_write_svg(r, o->svg) != 0) failures++;
     free(r);
     if (failures) {
@@ -791,14 +588,18 @@ int main(int argc, char **argv)
     struct opts o;
 
     parse_args(argc, argv, &o);
-    if (o.child_backend != NULL) return child_main(&o);
+    if (o.child != NULL) return child_main(&o);
     if (o.list) {
         for (size_t b = 0; b < bench_backends_count; b++)
-            printf("%-15s %s%s%s\n", bench_backends[b]->name, bench_backends[b]->label,
+            printf("%-22s %s%s%s%s%s\n", bench_backends[b]->name, bench_backends[b]->label,
+                   bench_backends[b]->env ? "; env: " : "",
+                   bench_backends[b]->env ? bench_backends[b]->env : "",
                    bench_backends[b]->skip_why ? " -- skipped: " : "",
                    bench_backends[b]->skip_why ? bench_backends[b]->skip_why : "");
         return 0;
     }
     if (o.callgrind) return callgrind_main(&o);
+    bench_argc = argc;
+    bench_argv = argv;
     return parent_main(&o);
 }
