@@ -214,19 +214,23 @@ const char *wsheap_backend_name(const WS_HEAP *handle)
 HRESULT wsheap_set_heap_name(WS_HEAP *handle, const char *name)
 {
     struct wsh_heap *heap = heap_from_handle(handle);
+    char copy[WSHEAP_NAME_MAX];
     size_t n = 0;
 
     if (heap == NULL) return E_INVALIDARG;
     if (name != NULL) {
-        while (n < sizeof heap->name - 1 && name[n] != '\0')
+        while (n < sizeof copy - 1 && name[n] != '\0')
             n++;
         /* A cut name must not end inside a UTF-8 sequence: drop its continuation bytes. */
         if (name[n] != '\0')
             while (n > 0 && ((unsigned char)name[n] & 0xC0) == 0x80)
                 n--;
-        memcpy(heap->name, name, n);
+        memcpy(copy, name, n);
     }
-    heap->name[n] = '\0';
+    copy[n] = '\0';
+    /* Under the name lock: statistics and wsheap_describe_address read names from other
+     * threads. */
+    wsh_name_set(heap, copy);
     return S_OK;
 }
 

@@ -153,6 +153,27 @@ void wsh_heap_init(struct wsh_heap *heap, const struct wsh_backend_ops *ops, siz
 /* The backend for a heap created now, given the process options. */
 const struct wsh_backend_ops *wsh_backend_select(const struct wsh_options *options);
 
+/* --- Heap names (name.c) ---------------------------------------------------------------------- */
+
+/* Room for any name as wsh_name_escape shows it, NUL included: each byte may become \xNN. */
+#define WSH_NAME_SHOWN_MAX (4 * (WSHEAP_NAME_MAX - 1) + 1)
+
+/* Sets heap->name to `name` (shorter than WSHEAP_NAME_MAX) under the name lock, so that other
+ * threads copying it (statistics, the leak report, wsheap_describe_address) never race. */
+void wsh_name_set(struct wsh_heap *heap, const char *name);
+
+/* Copies heap->name (WSHEAP_NAME_MAX bytes, NUL-terminated) into `dst` under the name lock.
+ * With `may_block` false only tries the lock, and answers false with `dst` "" when it is busy. */
+bool wsh_name_copy(const struct wsh_heap *heap, char *dst, bool may_block);
+
+/* Renders `name` for a report line into `dst` (NUL-terminated; cut at whole characters or
+ * escapes to fit) and returns the length. Printable ASCII and valid UTF-8 stay as they are; `"`
+ * and `\` become \" and \\; newline, tab and carriage return become \n, \t, \r; every other
+ * control byte (ESC included), DEL, invalid UTF-8, and the C1 controls, line separators and
+ * bidirectional controls become \xNN per byte. Pure and async-signal-safe (no malloc, no
+ * stdio): the fault report's signal handler uses it. */
+size_t wsh_name_escape(const char *name, char *dst, size_t dst_size);
+
 /* --- Errors (error.c) ------------------------------------------------------------------------- */
 
 /* Adds the formatted message to `error` (when not NULL) as its newest string and returns `hr`,

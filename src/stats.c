@@ -246,11 +246,16 @@ static void fold_locked(struct wsh_heap_stats *h)
 WSH_NOINLINE void wsh_stats_heap_created(struct wsh_heap *heap)
 {
     const struct wsh_options *options = wsh_options();
-    /* skip 2: this function and WsCreateHeap; the stack starts in WsCreateHeap's caller. */
-    uint32_t stack = wsh_stack_record(options->stack_depth, 2);
-    struct wsh_heap_stats *h = wsh_os_malloc(sizeof *h);
+    struct wsh_heap_stats *h;
     struct site *s;
+    uint32_t stack;
 
+    /* The unwinder initialises itself lazily, and not thread-safely: warm it up once (as the
+     * guarded backend does) before the first capture, which may run on many threads at once. */
+    if (options->stack_depth > 0) wsh_stack_init();
+    /* skip 2: this function and WsCreateHeap; the stack starts in WsCreateHeap's caller. */
+    stack = wsh_stack_record(options->stack_depth, 2);
+    h = wsh_os_malloc(sizeof *h);
     if (h == NULL) return;
     memset(h, 0, sizeof *h);
     pthread_once(&registry_once, setup_registry);
@@ -320,11 +325,13 @@ void wsh_stats_heap_freed(struct wsh_heap *heap)
 {
     struct wsh_heap_stats *h = heap->stats;
     struct site *s = h->site;
+    char name[WSHEAP_NAME_MAX];
 
     raise_to(&h->actual_peak, heap->ops->actual_size(heap));
+    wsh_name_copy(heap, name, true);
     lock_registry();
     fold_locked(h);
-    note_name_locked(s, heap->name);
+    note_name_locked(s, name);
     s->t.n_freed++;
     if (h->prev != NULL)
         h->prev->next = h->next;
@@ -729,8 +736,12 @@ static struct site_view *snapshot_sites(size_t *n_out)
         struct site copy = *s; /* note_name_locked on the copy: the live heaps' names */
 
         for (struct wsh_heap_stats *h = s->live; h != NULL; h = h->next) {
+            char name[WSHEAP_NAME_MAX];
+
+            /* The heap's owner may be renaming it: copy under the name lock. */
+            wsh_name_copy(h->heap, name, true);
             add_heap(&copy.t, h, h->first_round_done);
-            note_name_locked(&copy, h->heap->name);
+            note_name_locked(&copy, name);
             v->n_live++;
         }
         v->number = s->number;
@@ -773,13 +784,17 @@ static size_t power_of_two_above(size_t v)
 
 static void out_names(struct out *o, const struct site_view *v)
 {
+    char shown[WSH_NAME_SHOWN_MAX];
+
     if (v->names[0][0] == '\0') {
         out_printf(o, "unnamed heaps");
         return;
     }
     out_printf(o, "heaps");
-    for (size_t i = 0; i < NAMES_KEPT && v->names[i][0] != '\0'; i++)
-        out_printf(o, "%s \"%s\"", i > 0 ? "," : "", v->names[i]);
+    for (size_t i = 0; i < NAMES_KEPT && v->names[i][0] != '\0'; i++) {
+        wsh_name_escape(v->names[i], shown, sizeof shown);
+        out_printf(o, "%s \"%s\"", i > 0 ? "," : "", shown);
+    }
     if (v->more_names) out_printf(o, " and others");
 }
 
@@ -859,14 +874,15 @@ static void print_stats(int fd)
     for (size_t i = 0; i < n_views; i++) {
         const struct site_view *v = &views[i];
         const struct totals *t = &v->t;
+        char shown[WSH_NAME_SHOWN_MAX];
 
+        wsh_name_escape(v->names[0][0] != '\0' ? v->names[0] : "-", shown, sizeof shown);
         out_printf(&o,
                    PREFIX "%4u %6" PRIu64 " %5" PRIu64 " %10" PRIu64 " %7" PRIu64
                           " %11zu %11zu %12zu %6" PRIu64 " %11" PRIu64 " %7" PRIu64 "  %s%s\n",
                    v->number, t->n_created, v->n_live, t->n_allocs, t->n_resets, t->round_max,
                    percentile(&t->requested, t->n_rounds, 95, t->round_max), t->actual_peak,
-                   t->n_quota_failures, t->n_sys_allocs, t->n_sys_steady,
-                   v->names[0][0] != '\0' ? v->names[0] : "-",
+                   t->n_quota_failures, t->n_sys_allocs, t->n_sys_steady, shown,
                    v->names[1][0] != '\0' ? " ..." : "");
     }
     for (size_t i = 0; i < n_views; i++) {
@@ -930,8 +946,7 @@ static struct leak *snapshot_leaks(size_t *n_out)
             l->site = s->number;
             l->stack = s->stack;
             l->handle = (uintptr_t)heap;
-            memcpy(l->name, heap->name, sizeof l->name);
-            l->name[sizeof l->name - 1] = '\0';
+            wsh_name_copy(heap, l->name, true); /* its owner may be renaming it */
             l->backend = heap->ops->name;
             l->max_size = heap->max_size;
             l->trim_size = heap->trim_size;
@@ -976,9 +991,11 @@ static size_t print_leaks(int fd)
                    end - i, end - i == 1 ? "" : "s", site_held);
         for (size_t k = i; k < end && k < i + LEAKS_LISTED; k++) {
             const struct leak *l = &leaks[k];
+            char shown[WSH_NAME_SHOWN_MAX];
 
             out_printf(&o, PREFIX "  heap 0x%" PRIxPTR, l->handle);
-            if (l->name[0] != '\0') out_printf(&o, " \"%s\"", l->name);
+            wsh_name_escape(l->name, shown, sizeof shown);
+            if (l->name[0] != '\0') out_printf(&o, " \"%s\"", shown);
             out_printf(&o,
                        " (%s): maxSize %zu, trimSize %zu, REQUESTED_SIZE %zu, ACTUAL_SIZE %zu, "
                        "%" PRIu32 " reset%s, created by thread %" PRId32 "\n",

@@ -75,12 +75,21 @@ static enum wsh_addr_where where_of(enum wsh_fault_where w)
     }
 }
 
+/* Copies depot stack `stack` into frames (at most WSH_TRACK_FRAMES); returns the count. */
+static size_t copy_stack(uint32_t stack, uintptr_t *frames)
+{
+    const uintptr_t *pcs;
+    size_t n = stack != 0 ? wsh_depot_get(stack, &pcs) : 0;
+
+    if (n > WSH_TRACK_FRAMES) n = WSH_TRACK_FRAMES;
+    if (n > 0) memcpy(frames, pcs, n * sizeof *pcs);
+    return n;
+}
+
 /* Guarded heaps: the guarded backend's own lock-free lookup. */
 static bool describe_guarded(uintptr_t addr, struct wsh_addr_info *out)
 {
     struct wsh_fault f;
-    const uintptr_t *pcs;
-    size_t n;
 
     if (!wsh_guarded_describe(addr, 0, &f)) return false;
     out->heap = f.heap;
@@ -94,6 +103,10 @@ static bool describe_guarded(uintptr_t addr, struct wsh_addr_info *out)
     if (f.kind == WSH_FAULT_USE_AFTER_RESET || f.kind == WSH_FAULT_USE_AFTER_FREE) {
         out->kind = WSHEAP_ADDRESS_RELEASED;
         out->released = f.release_reset;
+        out->release_tid = f.release_tid;
+        out->n_release_frames = copy_stack(f.release_stack, out->release_frames);
+        if (out->n_release_frames == 0)
+            out->release_stack_note = "not recorded (WSHEAP_STACK_DEPTH=0)";
     }
     if (!f.has_block) {
         out->note = f.where == WSH_WHERE_HEAP_OBJECT ? "the heap object of a freed heap"
@@ -104,13 +117,8 @@ static bool describe_guarded(uintptr_t addr, struct wsh_addr_info *out)
     out->block_size = f.block.size;
     out->ordinal = f.block.ordinal;
     out->tid = f.block.tid;
-    n = f.block.alloc_stack != 0 ? wsh_depot_get(f.block.alloc_stack, &pcs) : 0;
-    if (n == 0) {
-        out->stack_note = "not recorded (WSHEAP_STACK_DEPTH=0)";
-    } else {
-        out->n_frames = n < WSH_TRACK_FRAMES ? n : WSH_TRACK_FRAMES;
-        memcpy(out->frames, pcs, out->n_frames * sizeof *pcs);
-    }
+    out->n_frames = copy_stack(f.block.alloc_stack, out->frames);
+    if (out->n_frames == 0) out->stack_note = "not recorded (WSHEAP_STACK_DEPTH=0)";
     return true;
 }
 
@@ -150,16 +158,18 @@ static void put(struct out *o, const char *fmt, ...)
 }
 
 /* One frame: symbolized by the sanitizer runtime in ASan builds, else "(module+offset)" for
- * addr2line or tools/wsheap-symbolize. */
+ * addr2line or tools/wsheap-symbolize. Each line shows one address, and the module offset (when
+ * shown) is that address's: the sanitizer symbolizes a return address at pc - 1 and prints that
+ * address ("%p"), as ASan's own frames do; the dladdr form shows pc and pc's offset. */
 static void put_frame(struct out *o, size_t i, uintptr_t pc)
 {
 #if WSH_TRACK_ASAN
-    char sym[256];
+    char sym[512];
 
     sym[0] = '\0';
-    __sanitizer_symbolize_pc((void *)pc, "in %f %L", sym, sizeof sym);
-    if (sym[0] != '\0') {
-        put(o, "    #%zu 0x%lx %s\n", i, (unsigned long)pc, sym);
+    __sanitizer_symbolize_pc((void *)pc, "%p in %f %L", sym, sizeof sym);
+    if (strncmp(sym, "0x", 2) == 0) { /* not "<can't symbolize>" */
+        put(o, "    #%zu %s\n", i, sym);
         return;
     }
 #endif
@@ -177,10 +187,35 @@ static const char *where_word(enum wsh_addr_where w)
     return w == WSH_ADDR_INSIDE ? "inside" : w == WSH_ADDR_AFTER ? "after" : "before";
 }
 
+/* The releasing call of released memory: "released by WsResetHeap (reset #2) in thread 7:" and
+ * its frames, as the guarded backend's report and memcheck show it. */
+static void put_release(struct out *o, const struct wsh_addr_info *info)
+{
+    char call[64];
+
+    if (info->heap_freed)
+        snprintf(call, sizeof call, "WsFreeHeap");
+    else if (info->released != 0)
+        snprintf(call, sizeof call, "WsResetHeap (reset #%u)", info->released);
+    else
+        return;
+    if (info->n_release_frames == 0) {
+        put(o, "wsheap: released by %s: stack %s\n", call,
+            info->release_stack_note ? info->release_stack_note : "unknown");
+        return;
+    }
+    if (info->release_tid != 0)
+        put(o, "wsheap: released by %s in thread %d:\n", call, (int)info->release_tid);
+    else
+        put(o, "wsheap: released by %s:\n", call);
+    for (size_t i = 0; i < info->n_release_frames; i++)
+        put_frame(o, i, info->release_frames[i]);
+}
+
 size_t wsh_track_format(const struct wsh_addr_info *info, char *buf, size_t len)
 {
     struct out o = {buf, len, 0};
-    char name[WSHEAP_NAME_MAX + 4] = "";
+    char shown[WSH_NAME_SHOWN_MAX], name[WSH_NAME_SHOWN_MAX + 4] = "";
 
     if (len > 0) buf[0] = '\0';
     if (info->kind == WSHEAP_ADDRESS_UNKNOWN) {
@@ -188,12 +223,17 @@ size_t wsh_track_format(const struct wsh_addr_info *info, char *buf, size_t len)
             info->note);
         return o.n;
     }
-    if (info->heap_name[0] != '\0') snprintf(name, sizeof name, " \"%s\"", info->heap_name);
+    if (info->heap_name[0] != '\0') {
+        wsh_name_escape(info->heap_name, shown, sizeof shown);
+        snprintf(name, sizeof name, " \"%s\"", shown);
+    }
     if (info->where == WSH_ADDR_NOWHERE) {
         put(&o, "wsheap: 0x%lx is in heap 0x%lx%s (%s backend): %s\n", (unsigned long)info->addr,
             (unsigned long)info->heap, name, info->backend, info->note);
-        if (info->released != 0)
+        if (info->released != 0) {
             put(&o, "wsheap: that memory was released by reset #%u of the heap\n", info->released);
+            put_release(&o, info);
+        }
         return o.n;
     }
     put(&o,
@@ -217,14 +257,15 @@ size_t wsh_track_format(const struct wsh_addr_info *info, char *buf, size_t len)
             info->generation);
     if (info->n_frames == 0) {
         put(&o, "wsheap: allocation stack: %s\n", info->stack_note ? info->stack_note : "none");
-        return o.n;
+    } else {
+        if (info->tid != 0)
+            put(&o, "wsheap: allocated by thread %d at:\n", (int)info->tid);
+        else
+            put(&o, "wsheap: allocated at:\n");
+        for (size_t i = 0; i < info->n_frames; i++)
+            put_frame(&o, i, info->frames[i]);
     }
-    if (info->tid != 0)
-        put(&o, "wsheap: allocated by thread %d at:\n", (int)info->tid);
-    else
-        put(&o, "wsheap: allocated at:\n");
-    for (size_t i = 0; i < info->n_frames; i++)
-        put_frame(&o, i, info->frames[i]);
+    put_release(&o, info);
     return o.n;
 }
 
@@ -245,7 +286,7 @@ int wsheap_describe_address(const void *p, char *buf, size_t len)
 
     describe((uintptr_t)p, true, &info);
     if (buf == NULL || len == 0) {
-        char text[4096];
+        char text[8192];
         size_t n = wsh_track_format(&info, text, sizeof text);
 
         write_all(text, n < sizeof text ? n : sizeof text - 1);
@@ -264,7 +305,7 @@ int wsheap_describe_address(const void *p, char *buf, size_t len)
 static void asan_report(const char *report)
 {
     struct wsh_addr_info info;
-    char text[4096];
+    char text[8192];
     size_t n;
 
     (void)report;

@@ -181,6 +181,11 @@ struct wsh_addr_info {
     const char *stack_note; /* why no allocation stack is shown; NULL when frames are */
     size_t n_frames;
     uintptr_t frames[WSH_TRACK_FRAMES];
+    /* Released memory (`released` != 0, or heap_freed): the releasing call's thread and stack. */
+    int32_t release_tid;            /* 0 when unknown */
+    const char *release_stack_note; /* why no release stack is shown; NULL when frames are */
+    size_t n_release_frames;
+    uintptr_t release_frames[WSH_TRACK_FRAMES];
 };
 
 /* Looks `addr` up among the tracked arenas' chunks (current, full, and quarantined after a

@@ -289,6 +289,37 @@ static void test_sites_live_heaps_and_names(void **state)
     WsFreeHeap(heaps[4]);
 }
 
+/* Names are shown escaped, in the table and in the site's details: a newline in a name cannot
+ * forge a "==wsheap==" line, nor an ESC byte reach the terminal. One heap is freed (its name is
+ * kept by the site), one is live (its name is read at printing time). */
+static void test_names_are_escaped(void **state)
+{
+    static const char *names[2] = {"evil\n==wsheap== ERROR: forged\x1b[31m",
+                                   "live\n==wsheap== ERROR: forged too\x1b]0;title\x07"};
+    WS_HEAP *heaps[2];
+    char *text;
+
+    (void)state;
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(WsCreateHeap(4096, 0, NULL, 0, &heaps[i], NULL), S_OK);
+        wsheap_set_heap_name(heaps[i], names[i]);
+        alloc(heaps[i], 10);
+    }
+    WsFreeHeap(heaps[0]);
+    text = stats_text();
+    if (strstr(text, "\n==wsheap== ERROR: forged") != NULL)
+        fail_msg("a heap name forged a line:\n%s", text);
+    if (strchr(text, '\x1b') != NULL || strchr(text, '\x07') != NULL)
+        fail_msg("a control byte of a heap name reached the statistics:\n%s", text);
+    if (strstr(text, "  evil\\n==wsheap== ERROR: forged\\x1b[31m ...\n") == NULL)
+        fail_msg("no escaped name in the table:\n%s", text);
+    if (strstr(text, "heaps \"evil\\n==wsheap== ERROR: forged\\x1b[31m\", "
+                     "\"live\\n==wsheap== ERROR: forged too\\x1b]0;title\\x07\" (") == NULL)
+        fail_msg("no escaped names in the site's details:\n%s", text);
+    free(text);
+    WsFreeHeap(heaps[1]);
+}
+
 static void test_bad_fd(void **state)
 {
     (void)state;
@@ -330,6 +361,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_p95_is_within_a_sixteenth),
         cmocka_unit_test(test_quota_failures),
         cmocka_unit_test(test_sites_live_heaps_and_names),
+        cmocka_unit_test(test_names_are_escaped),
         cmocka_unit_test(test_bad_fd),
     };
     const struct CMUnitTest off[] = {

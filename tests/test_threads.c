@@ -5,6 +5,9 @@
  * at the end each thread frees its neighbour's heaps (a heap is not tied to the thread that
  * made it). Meanwhile another thread describes addresses of those heaps. Clean under TSan and
  * valgrind, in the backend WSHEAP_PAGEHEAP picks and, for the arena, tracked and untracked.
+ * With --stats (run with WSHEAP_STATS=1, as the test threads.stats): the first heaps of the
+ * process created by 4 threads at once (the stack capture's lazy initialisation), and heaps
+ * renamed by their owner while other threads print statistics or describe their blocks.
  */
 #define _GNU_SOURCE /* pthread_barrier_t under -std=c11 */
 #include <pthread.h>
@@ -267,13 +270,125 @@ static void test_threads_untracked_arena(void **state)
     wsh_track_force(WSH_TRACK_AUTO);
 }
 
-int main(void)
+/* --- Statistics and names (--stats) ---------------------------------------------------------- */
+
+#define N_FIRST 4 /* threads creating the process's first heaps */
+
+static pthread_barrier_t first_start;
+
+static void *make_first_heap(void *arg)
+{
+    WS_HEAP *heap = NULL;
+    void *p = NULL;
+
+    pthread_barrier_wait(&first_start);
+    if (WsCreateHeap(4096, 0, NULL, 0, &heap, NULL) != S_OK) return "WsCreateHeap failed";
+    if (WsAlloc(heap, 24, &p, NULL) != S_OK) return "WsAlloc failed";
+    memset(p, (int)(intptr_t)arg, 24);
+    WsFreeHeap(heap);
+    return NULL;
+}
+
+/* The process's first heaps, watched by the statistics, created by 4 threads at once: each
+ * WsCreateHeap captures a stack, and the unwinder's lazy initialisation must run once, before
+ * any of them (TSan, helgrind and drd saw the threads initialise it together). Must be the
+ * first test: it needs a process that has made no heap yet. */
+static void test_first_heaps_concurrently(void **state)
+{
+    pthread_t threads[N_FIRST];
+
+    (void)state;
+    if (!wsh_options()->stats) fail_msg("--stats needs WSHEAP_STATS=1 (see tests/CMakeLists.txt)");
+    pthread_barrier_init(&first_start, NULL, N_FIRST);
+    for (int i = 0; i < N_FIRST; i++)
+        assert_int_equal(pthread_create(&threads[i], NULL, make_first_heap, (void *)(intptr_t)i),
+                         0);
+    for (int i = 0; i < N_FIRST; i++) {
+        void *failure = NULL;
+
+        assert_int_equal(pthread_join(threads[i], &failure), 0);
+        if (failure != NULL) fail_msg("thread %d: %s", i, (const char *)failure);
+    }
+    pthread_barrier_destroy(&first_start);
+}
+
+struct renamer {
+    WS_HEAP *heap;
+    atomic_bool stop;
+    long n_renames;
+};
+
+/* Renames its heap, alternating two names of different lengths, until told to stop. */
+static void *rename_loop(void *arg)
+{
+    struct renamer *r = arg;
+
+    while (!atomic_load(&r->stop)) {
+        wsheap_set_heap_name(r->heap, r->n_renames % 2 ? "inbound requests" : "outbound");
+        r->n_renames++;
+    }
+    return NULL;
+}
+
+/* A watched heap renamed by its owner while another thread prints the statistics, which list
+ * live heaps' names. */
+static void test_rename_while_printing_stats(void **state)
+{
+    struct renamer r = {0};
+    pthread_t renamer;
+    void *p;
+    FILE *sink = fopen("/dev/null", "w");
+
+    (void)state;
+    assert_non_null(sink);
+    assert_int_equal(WsCreateHeap(65536, 0, NULL, 0, &r.heap, NULL), S_OK);
+    assert_int_equal(WsAlloc(r.heap, 100, &p, NULL), S_OK);
+    assert_int_equal(pthread_create(&renamer, NULL, rename_loop, &r), 0);
+    for (int i = 0; i < 200; i++)
+        assert_int_equal(wsheap_print_stats(fileno(sink)), S_OK);
+    atomic_store(&r.stop, true);
+    assert_int_equal(pthread_join(renamer, NULL), 0);
+    print_message("statistics printed 200 times during %ld renames\n", r.n_renames);
+    WsFreeHeap(r.heap);
+    fclose(sink);
+}
+
+/* A tracked heap renamed by its owner while another thread describes one of its blocks. */
+static void test_rename_while_describing(void **state)
+{
+    struct renamer r = {0};
+    pthread_t renamer;
+    char text[4096];
+    void *p;
+
+    (void)state;
+    wsh_track_force(WSH_TRACK_ON);
+    assert_int_equal(WsCreateHeap(65536, 0, NULL, 0, &r.heap, NULL), S_OK);
+    wsh_track_force(WSH_TRACK_AUTO);
+    assert_int_equal(WsAlloc(r.heap, 100, &p, NULL), S_OK);
+    assert_int_equal(pthread_create(&renamer, NULL, rename_loop, &r), 0);
+    for (int i = 0; i < 2000; i++)
+        assert_int_equal(wsheap_describe_address((char *)p + 3, text, sizeof text),
+                         WSHEAP_ADDRESS_BLOCK);
+    atomic_store(&r.stop, true);
+    assert_int_equal(pthread_join(renamer, NULL), 0);
+    WsFreeHeap(r.heap);
+}
+
+int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_threads),
         cmocka_unit_test(test_threads_tracked_arena),
         cmocka_unit_test(test_threads_untracked_arena),
     };
+    const struct CMUnitTest stats_tests[] = {
+        cmocka_unit_test(test_first_heaps_concurrently), /* first: no heap made before it */
+        cmocka_unit_test(test_rename_while_printing_stats),
+        cmocka_unit_test(test_rename_while_describing),
+    };
 
+    if (argc > 1 && strcmp(argv[1], "--stats") == 0)
+        return cmocka_run_group_tests(stats_tests, NULL, NULL);
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

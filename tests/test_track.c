@@ -4,7 +4,9 @@
  * records, poisoning, the quarantine after reset and how long it holds, wsheap_describe_address,
  * and what the tools print for a real overrun and a use after reset, checked in a child process
  * (tests/track_helper.c) run under ASan, valgrind and gdb. Cases that need a tool this build or
- * run does not have are skipped with a message saying which.
+ * run does not have are skipped with a message saying which. Usage: test_track HELPER [FILTER]
+ * (FILTER: a cmocka test name pattern); $WSHEAP_TEST_GDB names the gdb to run (default "gdb"),
+ * so that a test can put a stand-in there.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -16,11 +18,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dlfcn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
+#include "death.h"
+#include "guarded/guarded.h" /* wsh_thread_id */
 #include "internal.h"
 #include "track.h"
 
@@ -436,6 +441,96 @@ static void test_allocation_stack_is_recorded(void **state)
     WsFreeHeap(heap);
 }
 
+/* The reset that releases a block is recorded: its thread and stack follow the allocation
+ * stack, as in the guarded backend's report and memcheck's ("released by WsResetHeap"). */
+WSH_NOINLINE void track_test_reset(WS_HEAP *heap)
+{
+    assert_int_equal(WsResetHeap(heap, NULL), S_OK);
+    __asm__ volatile("" ::: "memory");
+}
+
+static void test_reset_stack_is_recorded(void **state)
+{
+    WS_HEAP *heap = tracked_heap(SIZE_MAX, 0);
+    char *p = alloc(heap, 13), text[8192], want[96];
+    const char *release;
+
+    (void)state;
+    track_test_reset(heap);
+    assert_int_equal(describe(p, text, sizeof text), WSHEAP_ADDRESS_RELEASED);
+    if (wsh_track_memcheck()) {
+        expect_text(text, "wsheap: released by WsResetHeap (reset #1): stack recorded by memcheck");
+    } else {
+        snprintf(want, sizeof want, "wsheap: released by WsResetHeap (reset #1) in thread %d:\n",
+                 (int)wsh_thread_id());
+        expect_text(text, want);
+        release = strstr(text, want);
+        expect_function(release, "track_test_reset"); /* the frames after that line */
+    }
+    /* Memory of the released chunk that no block used says which reset released it, too. */
+    assert_int_equal(describe(p + 13 + 300, text, sizeof text), WSHEAP_ADDRESS_RELEASED);
+    expect_text(text, "that memory was released by reset #1 of the heap");
+    expect_text(text, "wsheap: released by WsResetHeap (reset #1)");
+    WsFreeHeap(heap);
+}
+
+/* A name that would forge a line and colour the terminal is shown escaped. */
+static void test_describe_escapes_name(void **state)
+{
+    WS_HEAP *heap = tracked_heap(SIZE_MAX, 0);
+    char *p = alloc(heap, 13), text[8192];
+
+    (void)state;
+    wsheap_set_heap_name(heap, "evil\n==wsheap== ERROR: forged\x1b[31m");
+    assert_int_equal(describe(p, text, sizeof text), WSHEAP_ADDRESS_BLOCK);
+    expect_text(text, "of heap 0x");
+    expect_text(text, " \"evil\\n==wsheap== ERROR: forged\\x1b[31m\" (arena backend)");
+    if (strstr(text, "\n==wsheap== ERROR: forged") != NULL || strchr(text, '\x1b') != NULL)
+        fail_msg("the heap name reached the description raw:\n%s", text);
+    WsFreeHeap(heap);
+}
+
+/* Each frame line shows one address: where a module offset is printed, it is the printed
+ * address's offset in that module (in ASan builds the sanitizer symbolizes a return address at
+ * pc - 1; the line must then show pc - 1, not pc). Frames in libcmocka, which Debian ships
+ * without debug information, are printed with their module offset in every build. */
+static void test_frame_address_matches_offset(void **state)
+{
+    struct wsh_addr_info info;
+    char text[8192];
+    const char *line;
+    int checked = 0;
+
+    (void)state;
+    memset(&info, 0, sizeof info);
+    info.kind = WSHEAP_ADDRESS_BLOCK;
+    info.where = WSH_ADDR_INSIDE;
+    info.backend = "arena";
+    info.has_generation = true;
+    info.n_frames = 4;
+    info.frames[0] = (uintptr_t)&getpid + 4;
+    info.frames[1] = (uintptr_t)&cmocka_set_test_filter + 4;
+    info.frames[2] = (uintptr_t)&_test_free + 4;
+    info.frames[3] = (uintptr_t)&test_frame_address_matches_offset + 16;
+    wsh_track_format(&info, text, sizeof text);
+    for (line = text; (line = strstr(line, "\n    #")) != NULL; line++) {
+        unsigned long addr, offset;
+        const char *plus, *end = strchr(line + 1, '\n');
+        Dl_info dl;
+
+        assert_int_equal(sscanf(line, "\n    #%*d 0x%lx", &addr), 1);
+        plus = strstr(line, "+0x");
+        if (plus == NULL || (end != NULL && plus > end)) continue; /* file:line, no offset */
+        assert_int_equal(sscanf(plus, "+0x%lx)", &offset), 1);
+        assert_true(dladdr((void *)addr, &dl) != 0);
+        if (addr - (unsigned long)(uintptr_t)dl.dli_fbase != offset)
+            fail_msg("address 0x%lx is at offset 0x%lx in %s, but the line says 0x%lx:\n%s", addr,
+                     addr - (unsigned long)(uintptr_t)dl.dli_fbase, dl.dli_fname, offset, text);
+        checked++;
+    }
+    if (checked == 0) fail_msg("expected frames with module offsets in:\n%s", text);
+}
+
 /* --- What the tools print, in a child --------------------------------------------------------- */
 
 static void test_asan_reports_overrun(void **state)
@@ -474,6 +569,10 @@ static void test_asan_reports_use_after_reset(void **state)
     expect_text(out, "is 0 bytes inside the 13-byte block");
     expect_text(out, "released by reset #1 (WsResetHeap): a stale pointer");
     expect_text(out, "in make_message");
+    /* The reset's thread and stack, after the allocation stack. */
+    expect_text(out, "wsheap: released by WsResetHeap (reset #1) in thread ");
+    expect_text(strstr(out, "wsheap: released by WsResetHeap (reset #1) in thread "),
+                "in finish_message");
 #else
     (void)state;
     skip_because("not an ASan build (run the asan preset)");
@@ -554,11 +653,78 @@ static void test_describe_guarded_block(void **state)
     expect_function(out, "make_message");
 }
 
-/* gdb can call it on a stopped program. */
+/* The gdb to run: $WSHEAP_TEST_GDB (a stand-in, for testing the probe below), else "gdb". */
+static char *gdb_program(void)
+{
+    char *gdb = getenv("WSHEAP_TEST_GDB");
+
+    return gdb != NULL && gdb[0] != '\0' ? gdb : "gdb";
+}
+
+/* Copies the line of `text` holding `needle` into why (after `prefix`); false when none does. */
+static bool reason_from(const char *text, const char *needle, const char *prefix, char *why,
+                        size_t why_size)
+{
+    char line[256];
+
+    if (line_with(text, needle, line, sizeof line) == NULL) return false;
+    snprintf(why, why_size, "%s%s", prefix, line);
+    return true;
+}
+
+/* Whether gdb can call a function in the helper stopped at helper_stop: a trivial
+ * `call (int)getpid()` must print "$1 = <pid>" and no error. Some hosts cannot (gdb 13.1 on
+ * AMX-capable Xeons fails every call with "Couldn't write extended state status: Bad
+ * address."; ptrace may be forbidden): false, with the reason in `why`. */
+static bool gdb_can_call(char *why, size_t why_size)
+{
+    char out[16384], line[256];
+    char *argv[] = {gdb_program(),
+                    "-batch",
+                    "-nx",
+                    "-ex",
+                    "break helper_stop",
+                    "-ex",
+                    "run",
+                    "-ex",
+                    "call (int)getpid()",
+                    "--args",
+                    (char *)helper_path,
+                    "gdb",
+                    NULL};
+    int status = run(argv, NULL, out, sizeof out);
+
+    if (status == -1) {
+        snprintf(why, why_size, "%s is not installed", argv[0]);
+        return false;
+    }
+    if (strstr(out, "Breakpoint 1, helper_stop") == NULL) {
+        if (!reason_from(out, "rror", "gdb could not run the helper here: ", why, why_size))
+            snprintf(why, why_size, "gdb could not run the helper here (ptrace not permitted?)");
+        return false;
+    }
+    if (reason_from(out, "Couldn't write extended state status",
+                    "gdb cannot call functions in a program here: ", why, why_size))
+        return false;
+    if (line_with(out, "$1 = ", line, sizeof line) == NULL ||
+        strspn(strstr(line, "$1 = ") + 5, "0123456789") == 0) {
+        if (!reason_from(out, "Couldn't", "gdb cannot call functions in a program here: ", why,
+                         why_size) &&
+            !reason_from(out, "rror", "gdb cannot call functions in a program here: ", why,
+                         why_size) &&
+            !reason_from(out, "annot", "gdb cannot call functions in a program here: ", why,
+                         why_size))
+            snprintf(why, why_size, "gdb's `call (int)getpid()` printed no value");
+        return false;
+    }
+    return true;
+}
+
+/* gdb can call it on a stopped program (where gdb can call functions at all). */
 static void test_callable_from_gdb(void **state)
 {
-    char out[65536];
-    char *argv[] = {"gdb",
+    char out[65536], why[512];
+    char *argv[] = {gdb_program(),
                     "-batch",
                     "-nx",
                     "-ex",
@@ -574,7 +740,7 @@ static void test_callable_from_gdb(void **state)
     int status;
 
     (void)state;
-    if (!have_program("gdb")) skip_because("gdb is not installed");
+    if (!gdb_can_call(why, sizeof why)) skip_because(why);
     status = run(argv, NULL, out, sizeof out);
     assert_true(WIFEXITED(status));
     if (strstr(out, "Breakpoint 1, helper_stop") == NULL) {
@@ -598,6 +764,9 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_describe_heap_object),
         cmocka_unit_test(test_describe_to_stderr),
         cmocka_unit_test(test_allocation_stack_is_recorded),
+        cmocka_unit_test(test_reset_stack_is_recorded),
+        cmocka_unit_test(test_describe_escapes_name),
+        cmocka_unit_test(test_frame_address_matches_offset),
         cmocka_unit_test(test_asan_reports_overrun),
         cmocka_unit_test(test_asan_reports_use_after_reset),
         cmocka_unit_test(test_memcheck_reports_overrun),
@@ -608,9 +777,10 @@ int main(int argc, char **argv)
     };
 
     if (argc < 2) {
-        fprintf(stderr, "usage: test_track PATH-TO-track_helper\n");
+        fprintf(stderr, "usage: test_track PATH-TO-track_helper [TEST-NAME-PATTERN]\n");
         return 2;
     }
     helper_path = argv[1];
+    if (argc > 2) cmocka_set_test_filter(argv[2]);
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

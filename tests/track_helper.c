@@ -31,6 +31,13 @@ static __attribute__((noinline)) char *make_message(WS_HEAP *heap)
     return body;
 }
 
+/* The resetting function the use-after-reset report must name as the releasing one. */
+static __attribute__((noinline)) void finish_message(WS_HEAP *heap)
+{
+    WsResetHeap(heap, NULL);
+    __asm__ volatile("" ::: "memory");
+}
+
 /* A breakpoint for gdb. */
 __attribute__((noinline)) void helper_stop(void);
 __attribute__((noinline)) void helper_stop(void)
@@ -54,7 +61,7 @@ int main(int argc, char **argv)
     if (strcmp(mode, "overrun") == 0) {
         sink = m[13];
     } else if (strcmp(mode, "use-after-reset") == 0) {
-        WsResetHeap(heap, NULL);
+        finish_message(heap);
         sink = m[0];
     } else if (strcmp(mode, "stale") == 0 && argc > 2) {
         long rounds = strtol(argv[2], NULL, 10);

@@ -44,6 +44,8 @@ struct tchunk {
     size_t map_size;   /* the mapping's length under memcheck; 0 when malloc'd */
     uint32_t released; /* the reset (heap's count after it) that released the chunk; 0: live */
     uint32_t n_blocks;
+    uint32_t release_stack; /* that reset's stack (depot handle); 0 when none was recorded */
+    int32_t release_tid;    /* the thread that called it */
 };
 
 /* The record in the redzone before every block. */
@@ -263,11 +265,15 @@ static HRESULT tracked_alloc(struct wsh_heap *heap, size_t size, void **out)
     return S_OK;
 }
 
-/* Appends the live chunk `c` to the quarantine, poisoned. Caller holds list_lock. */
-static void quarantine(struct tarena *a, struct tchunk *c, uint32_t reset)
+/* Appends the live chunk `c` to the quarantine, poisoned, as released by reset number `reset`
+ * made by thread `tid` with stack `stack`. Caller holds list_lock. */
+static void quarantine(struct tarena *a, struct tchunk *c, uint32_t reset, uint32_t stack,
+                       int32_t tid)
 {
     wsh_track_poison(chunk_data(c), c->used);
     c->released = reset;
+    c->release_stack = stack;
+    c->release_tid = tid;
     c->next = NULL;
     if (a->q_tail != NULL)
         a->q_tail->next = c;
@@ -283,7 +289,14 @@ static void tracked_reset(struct wsh_heap *heap)
     struct tarena *a = (struct tarena *)heap;
     struct tchunk *c, *next, *reuse = NULL;
     size_t used = 0, keep_limit, keep_size = 0;
+    uint32_t stack = 0;
+    int32_t tid = wsh_thread_id();
 
+    /* The reset's stack, for descriptions of the blocks it releases (as the guarded backend
+     * and memcheck show one). Skip this frame: the stack starts in WsResetHeap. Only this
+     * heap's thread changes its chunk lists, so it may look at them without the lock. */
+    if (a->stack_depth > 0 && (a->current != NULL || a->full != NULL))
+        stack = wsh_stack_record(a->stack_depth, 1);
     /* What the untracked arena would keep (see arena.c): the single chunk when it is within
      * trimSize, else one chunk for the round and a quarter more, capped by trimSize. Here it is
      * a fresh chunk (or a recycled one of that size), never the one just released. */
@@ -304,10 +317,10 @@ static void tracked_reset(struct wsh_heap *heap)
     /* Memcheck first forgets the blocks (it keeps them as freed, with this reset's stack). */
     if (a->memcheck) wsh_track_pool_clear(a);
     a->resets++;
-    if (a->current != NULL) quarantine(a, a->current, a->resets);
+    if (a->current != NULL) quarantine(a, a->current, a->resets, stack, tid);
     for (c = a->full; c != NULL; c = next) {
         next = c->next;
-        quarantine(a, c, a->resets);
+        quarantine(a, c, a->resets, stack, tid);
     }
     a->current = a->full = NULL;
     a->n_blocks = 0;
@@ -382,31 +395,47 @@ const struct wsh_backend_ops wsh_arena_tracked_ops = {
 
 /* --- Describing addresses --------------------------------------------------------------------- */
 
+/* Copies depot stack `stack` into frames (at most WSH_TRACK_FRAMES); returns the count. */
+static size_t copy_stack(uint32_t stack, uintptr_t *frames)
+{
+    const uintptr_t *pcs;
+    size_t n = stack != 0 ? wsh_depot_get(stack, &pcs) : 0;
+
+    if (n > WSH_TRACK_FRAMES) n = WSH_TRACK_FRAMES;
+    if (n > 0) memcpy(frames, pcs, n * sizeof *pcs);
+    return n;
+}
+
+/* For memory of the released chunk `c`: the reset that released it, its thread and stack. */
+static void describe_release(const struct tarena *a, const struct tchunk *c,
+                             struct wsh_addr_info *out)
+{
+    out->released = c->released;
+    if (c->released == 0) return;
+    out->release_tid = c->release_tid;
+    out->n_release_frames = copy_stack(c->release_stack, out->release_frames);
+    if (out->n_release_frames == 0)
+        out->release_stack_note = a->memcheck ? "recorded by memcheck (its report shows it)"
+                                              : "not recorded (WSHEAP_STACK_DEPTH=0)";
+}
+
 static void describe_block(const struct tarena *a, const struct tchunk *c, const char *user,
                            const struct block_record *r, struct wsh_addr_info *out)
 {
-    const uintptr_t *pcs;
-    size_t n;
-
     out->block = (uintptr_t)user;
     out->block_size = (size_t)r->size;
     out->ordinal = r->ordinal;
     out->generation = r->generation;
     out->has_generation = true;
-    out->released = c->released;
     out->tid = r->tid;
     out->kind = c->released != 0 ? WSHEAP_ADDRESS_RELEASED : WSHEAP_ADDRESS_BLOCK;
+    describe_release(a, c, out);
     if (a->memcheck) {
         out->stack_note = "recorded by memcheck (its report shows it)";
         return;
     }
-    n = r->stack != 0 ? wsh_depot_get(r->stack, &pcs) : 0;
-    if (n == 0) {
-        out->stack_note = "not recorded (WSHEAP_STACK_DEPTH=0)";
-        return;
-    }
-    out->n_frames = n < WSH_TRACK_FRAMES ? n : WSH_TRACK_FRAMES;
-    memcpy(out->frames, pcs, out->n_frames * sizeof *pcs);
+    out->n_frames = copy_stack(r->stack, out->frames);
+    if (out->n_frames == 0) out->stack_note = "not recorded (WSHEAP_STACK_DEPTH=0)";
 }
 
 /* Finds the block of chunk `c` nearest to `addr` (which lies in the chunk). Caller holds
@@ -465,7 +494,7 @@ static void describe_in_chunk(const struct tarena *a, struct tchunk *c, uintptr_
     }
     out->note = c->released != 0 ? "a released chunk's space that no block used"
                                  : "chunk space not handed out yet";
-    out->released = c->released;
+    describe_release(a, c, out);
     if (c->released != 0) out->kind = WSHEAP_ADDRESS_RELEASED;
 }
 
@@ -494,8 +523,9 @@ bool wsh_arena_tracked_describe(uintptr_t addr, bool may_block, struct wsh_addr_
         found = true;
         out->heap = (uintptr_t)&a->heap;
         out->backend = "arena";
-        memcpy(out->heap_name, a->heap.name, sizeof out->heap_name);
-        out->heap_name[sizeof out->heap_name - 1] = '\0';
+        /* Under the name lock (its owner may be renaming it); a report that must not block
+         * shows the heap unnamed when the lock is busy. */
+        wsh_name_copy(&a->heap, out->heap_name, may_block);
         out->heap_resets = a->resets;
         if (c != NULL) {
             describe_in_chunk(a, c, addr, out);

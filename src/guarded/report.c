@@ -585,8 +585,11 @@ static void out_heap(struct out *o, const struct wsh_fault *f)
     out_str(o, "heap ");
     out_hex(o, f->heap);
     if (f->heap_name[0] != '\0') {
+        char shown[WSH_NAME_SHOWN_MAX]; /* escaped: a name cannot forge or colour a line */
+
+        wsh_name_escape(f->heap_name, shown, sizeof shown);
         out_str(o, " \"");
-        out_str(o, f->heap_name);
+        out_str(o, shown);
         out_str(o, "\"");
     }
 }

@@ -3,7 +3,9 @@
  * The program the leak-report tests run: `leak_program leak` creates three named heaps at one
  * site and frees the middle one, plus one at another site that it frees, then returns from
  * main; `leak_program none` frees everything; `leak_program atexit` leaves its heaps to an atexit
- * handler registered before they are created, which must run before the leak report does.
+ * handler registered before they are created, which must run before the leak report does;
+ * `leak_program forge` leaks one heap more, whose name would forge a "==wsheap== ERROR" line and
+ * colour the terminal if the report printed it raw.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,8 +62,14 @@ int main(int argc, char **argv)
         WsFreeHeap(later[1]);
     } else if (strcmp(mode, "none") == 0) {
         free_later();
+    } else if (strcmp(mode, "forge") == 0) {
+        WS_HEAP *heap = NULL; /* a site of its own: the only name the site lists */
+
+        if (FAILED(WsCreateHeap(1024, 0, NULL, 0, &heap, NULL))) return 2;
+        wsheap_set_heap_name(heap, "evil\n==wsheap== ERROR: forged\x1b[31m");
+        free_later();
     } else if (strcmp(mode, "atexit") != 0) {
-        fprintf(stderr, "usage: leak_program [leak|none|atexit]\n");
+        fprintf(stderr, "usage: leak_program [leak|none|atexit|forge]\n");
         return 2;
     }
     puts("leak_program: done");

@@ -91,6 +91,21 @@ grep -q '^==wsheap== site 1: heaps "session-1", "session-[02]", "session-[02]" (
 lacks "$tmp/stats.err" "LEAK" # statistics alone do not report leaks
 has "$tmp/stats.err" "==wsheap== END heap statistics"
 
+# Heap names are shown escaped in the leak report and the statistics: a name cannot forge a
+# "==wsheap==" line, nor send an escape sequence to the terminal.
+go 0 forge WSHEAP_LEAKS=1 WSHEAP_STATS=1 WSHEAP_SYMBOLIZE=0 -- forge
+has "$tmp/forge.err" 'LEAK: 1 heap never freed'
+grep -q '^==wsheap==   heap 0x[0-9a-f]* "evil\\n==wsheap== ERROR: forged\\x1b\[31m" (arena)' "$tmp/forge.err" ||
+  fail "the leaked heap's name is not shown escaped: $(cat "$tmp/forge.err")"
+grep -q '^==wsheap== site [0-9]*: heaps "evil\\n==wsheap== ERROR: forged\\x1b\[31m"' "$tmp/forge.err" ||
+  fail "the site's name is not shown escaped: $(cat "$tmp/forge.err")"
+if grep -q '^==wsheap== ERROR: forged' "$tmp/forge.err"; then
+  fail "a heap name forged a line: $(cat "$tmp/forge.err")"
+fi
+if LC_ALL=C grep -q "$(printf '\033')" "$tmp/forge.err"; then
+  fail "an ESC byte reached the report: $(cat -v "$tmp/forge.err")"
+fi
+
 # Raw frames (WSHEAP_SYMBOLIZE=0) put through wsheap-symbolize read as the library's own.
 go 0 raw WSHEAP_LEAKS=1 WSHEAP_STATS=1 WSHEAP_SYMBOLIZE=0 -- leak
 lacks "$tmp/raw.err" " in make_session"
