@@ -9,15 +9,27 @@
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <setjmp.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#endif
+#endif
+#ifndef RUNNING_ON_VALGRIND
+#define RUNNING_ON_VALGRIND 0
+#endif
 
 #include <cmocka.h>
 
@@ -664,6 +676,239 @@ static void test_out_of_memory_is_an_error_not_a_crash(void **state)
     }
 }
 
+/* --- Address space, describe racing WsFreeHeap, huge blocks ----------------------------------- */
+
+/* A field of /proc/self/status in kB ("VmSize", "VmPTE"); -1 when missing. */
+static long status_kb(const char *field)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    size_t n = strlen(field);
+    long kb = -1;
+
+    while (f != NULL && fgets(line, sizeof line, f) != NULL)
+        if (strncmp(line, field, n) == 0 && line[n] == ':') kb = atol(line + n + 1);
+    if (f != NULL) fclose(f);
+    return kb;
+}
+
+static bool sanitized(void)
+{
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+    return true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+    return true;
+#else
+    return false;
+#endif
+#else
+    return false;
+#endif
+}
+
+/* The child of test_spans_shrink_under_an_address_space_limit: 0 when every WsAlloc of
+ * `rounds` rounds succeeded; otherwise prints the round and returns 1. No cmocka asserts. */
+static int churn_under_limit(size_t margin, int rounds)
+{
+    struct wsh_options o = *wsh_options();
+    struct rlimit rl;
+    struct wsh_heap *h;
+    long vm_kb;
+
+    wsh_guarded_flush_quarantine();
+    vm_kb = status_kb("VmSize");
+    if (vm_kb <= 0) return 2;
+    rl.rlim_cur = rl.rlim_max = (rlim_t)vm_kb * 1024 + margin;
+    if (setrlimit(RLIMIT_AS, &rl) != 0) return 3;
+    o.backend = WSH_BACKEND_GUARDED;
+    o.stack_depth = 16;
+    o.quarantine_size = (size_t)1024 << 20; /* the default: more than the limit leaves */
+    h = wsh_guarded_ops.create(&o);
+    if (h == NULL) return 4;
+    wsh_heap_init(h, &wsh_guarded_ops, SIZE_MAX, 0);
+    for (int r = 0; r < rounds; r++) {
+        for (int i = 0; i < 50; i++) {
+            void *p = NULL;
+            HRESULT hr = WsAlloc((WS_HEAP *)h, 200, &p, NULL);
+
+            if (hr != S_OK) {
+                fprintf(stderr,
+                        "WsAlloc failed (0x%08x) in round %d, block %d, under RLIMIT_AS "
+                        "%ld MiB\n",
+                        (unsigned)hr, r, i, (long)(rl.rlim_cur >> 20));
+                return 1;
+            }
+            memset(p, 0x2a, 200);
+        }
+        if (WsResetHeap((WS_HEAP *)h, NULL) != S_OK) return 5;
+    }
+    WsFreeHeap((WS_HEAP *)h);
+    return 0;
+}
+
+/* Issue 9 item 2: spans used to double up to 16 GiB, and a span that could not be mapped was
+ * never tried smaller, so under RLIMIT_AS a heap with a few live blocks failed for good after
+ * some hundreds of rounds (the quarantine's address space filling the limit). In a child, so
+ * that the limit stays there: what the process maps now, plus 256 MiB. */
+static void test_spans_shrink_under_an_address_space_limit(void **state)
+{
+    pid_t pid;
+    int status;
+
+    (void)state;
+    if (sanitized() || RUNNING_ON_VALGRIND) {
+        printf("skipped: RLIMIT_AS cannot be applied under a sanitizer or valgrind (their own "
+               "reservations count against it)\n");
+        skip();
+    }
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) _exit(churn_under_limit((size_t)256 << 20, 5000));
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+/* Issue 9 item 3: wsheap_describe_address on one thread while another frees the heap of the
+ * address. The describe hook holds the reader between finding the span and reading it, and the
+ * freeing thread frees the heap exactly then (quarantine 0: its spans are unmapped at once);
+ * before the fix the reader then read an unmapped span header and died by SIGSEGV. */
+static _Atomic(void *) race_block;          /* the block the describer describes */
+static atomic_uint race_in_hook, race_done; /* describes that found a span; that finished */
+static atomic_bool race_stop;
+
+static void race_hook(void)
+{
+    struct timespec pause = {0, 300000}; /* 0.3 ms: the free happens meanwhile */
+
+    atomic_fetch_add(&race_in_hook, 1);
+    nanosleep(&pause, NULL);
+}
+
+static void *race_describer(void *arg)
+{
+    char buf[1024];
+
+    (void)arg;
+    while (!atomic_load(&race_stop)) {
+        void *p = atomic_load(&race_block);
+
+        if (p == NULL) continue;
+        wsheap_describe_address(p, buf, sizeof buf);
+        atomic_fetch_add(&race_done, 1);
+    }
+    return NULL;
+}
+
+/* Waits up to a second for *counter to pass `than`. */
+static bool wait_past(atomic_uint *counter, unsigned than)
+{
+    struct timespec tick = {0, 20000};
+
+    for (int i = 0; i < 50000; i++) {
+        if (atomic_load(counter) > than) return true;
+        nanosleep(&tick, NULL);
+    }
+    return false;
+}
+
+/* The child: returns the number of rounds in which the describer was caught in the window. */
+static int race_child(int rounds)
+{
+    struct wsh_options o = *wsh_options();
+    pthread_t t;
+    int caught = 0;
+
+    signal(SIGSEGV, SIG_DFL); /* a crash must end the child, not reach cmocka's handler */
+    signal(SIGBUS, SIG_DFL);
+    o.backend = WSH_BACKEND_GUARDED;
+    o.stack_depth = 4;
+    o.quarantine_size = 0;
+    wsh_guarded_test_set_describe_hook(race_hook);
+    if (pthread_create(&t, NULL, race_describer, NULL) != 0) return -1;
+    for (int r = 0; r < rounds; r++) {
+        struct wsh_heap *h = wsh_guarded_ops.create(&o);
+        unsigned hooked = atomic_load(&race_in_hook), done;
+        void *p = NULL;
+
+        if (h == NULL) return -1;
+        wsh_heap_init(h, &wsh_guarded_ops, SIZE_MAX, 0);
+        if (WsAlloc((WS_HEAP *)h, 64, &p, NULL) != S_OK) return -1;
+        atomic_store(&race_block, p);
+        caught += wait_past(&race_in_hook, hooked); /* the describer is between lookup and read */
+        done = atomic_load(&race_done);
+        WsFreeHeap((WS_HEAP *)h);
+        /* Let it finish before the next heap can take the same addresses. */
+        atomic_store(&race_block, NULL);
+        wait_past(&race_done, done);
+    }
+    atomic_store(&race_stop, true);
+    pthread_join(t, NULL);
+    return caught;
+}
+
+static void test_describe_while_another_thread_frees_the_heap(void **state)
+{
+    enum { ROUNDS = 200 };
+    pid_t pid;
+    int status;
+
+    (void)state;
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int caught = race_child(ROUNDS);
+
+        _exit(caught == ROUNDS ? 0 : 1);
+    }
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    if (WIFSIGNALED(status)) fail_msg("the describing child died by signal %d", WTERMSIG(status));
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+/* Issue 9 item 7: releasing a huge block used to install a guard marker on each of its pages:
+ * 2 GiB of page tables for 1 TiB (and 11 s). Large ranges are now replaced by a PROT_NONE
+ * mapping instead. Skipped where 1 TiB of address space cannot be had. */
+static void test_huge_block_release_pins_no_page_tables(void **state)
+{
+    const size_t huge = (size_t)1 << 40;
+    WS_HEAP *heap;
+    long before, after;
+    void *p = NULL;
+    HRESULT hr;
+
+    (void)state;
+    if (!wsh_os_has_guard_advice()) {
+        printf("skipped: no MADV_GUARD_INSTALL here (the mprotect path always remapped)\n");
+        skip();
+    }
+    if (RUNNING_ON_VALGRIND) {
+        printf("skipped: valgrind does not give 1 TiB of address space\n");
+        skip();
+    }
+    heap = new_heap();
+    hr = WsAlloc(heap, huge, &p, NULL);
+    if (hr != S_OK) {
+        printf("skipped: a 1 TiB guarded block could not be reserved here (0x%08x)\n",
+               (unsigned)hr);
+        WsFreeHeap(heap);
+        skip();
+    }
+    ((char *)p)[0] = 1;
+    ((char *)p)[huge - 1] = 1;
+    before = status_kb("VmPTE");
+    assert_int_equal(WsResetHeap(heap, NULL), S_OK);
+    after = status_kb("VmPTE");
+    assert_false(readable(p));
+    assert_int_equal(describe(p).kind, WSH_FAULT_USE_AFTER_RESET);
+    if (before >= 0 && after >= 0 && after - before > 16 * 1024)
+        fail_msg("the reset of a 1 TiB block added %ld kB of page tables", after - before);
+    WsFreeHeap(heap);
+    wsh_guarded_flush_quarantine();
+}
+
 /* --- fork, threads, heavy use ----------------------------------------------------------------- */
 
 static void test_fork_keeps_guards_in_the_child(void **state)
@@ -832,6 +1077,9 @@ int main(void)
         cmocka_unit_test(test_fork_keeps_guards_in_the_child),
         cmocka_unit_test(test_four_threads_with_their_own_heaps),
         cmocka_unit_test(test_heavy_correct_workload_reports_nothing),
+        cmocka_unit_test(test_spans_shrink_under_an_address_space_limit),
+        cmocka_unit_test(test_describe_while_another_thread_frees_the_heap),
+        cmocka_unit_test(test_huge_block_release_pins_no_page_tables),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

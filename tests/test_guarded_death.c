@@ -177,6 +177,24 @@ static void slack_overrun_found_at_reset(void *arg)
     death_reset(heap);
 }
 
+/* Backward mode, blocks of 31 pages: the first spans hold one, three, then seven of them, so
+ * blocks #2, #5 and #7 lie in two spans and the newest span (#5, #7) is checked first. Their
+ * slack (the tail of their last page) is overrun by one byte each. */
+static void many_corrupted_found_at_reset(void *arg)
+{
+    WS_HEAP *heap = new_heap_with(true, false);
+    const size_t size = 126000;
+    char *p[8];
+
+    (void)arg;
+    for (int i = 0; i < 8; i++)
+        p[i] = death_make_block(heap, size);
+    death_write(p[7], (long)size);
+    death_write(p[2], (long)size);
+    death_write(p[5], (long)size + 1);
+    death_reset(heap);
+}
+
 static void head_underrun_found_at_free(void *arg)
 {
     WS_HEAP *heap = new_heap_with(false, false);
@@ -575,6 +593,20 @@ static void test_slack_overrun_found_at_reset(void **state)
     expect_one_report();
 }
 
+/* Issue 9 item 18: many corrupted blocks are counted, and the one with the lowest ordinal is
+ * shown (it used to be the first found, newest span first, with no count). */
+static void test_many_corrupted_blocks_name_the_first(void **state)
+{
+    (void)state;
+    expect_sigsegv(run(many_corrupted_found_at_reset));
+    expect_first_line("==wsheap== ERROR: corrupted-slack at 0x");
+    expect_line(" found by WsResetHeap (3 corrupted blocks; the first is shown)\n");
+    expect_line("0 bytes to the right of a 126000-byte block #2 from WsAlloc on heap 0x");
+    expect_line("1 byte of the 976 pattern bytes after the block changed, at block+126000:");
+    expect_in_section("found by WsResetHeap in thread", "in death_reset ");
+    expect_one_report();
+}
+
 static void test_head_underrun_found_at_free(void **state)
 {
     (void)state;
@@ -845,6 +877,7 @@ int main(void)
         cmocka_unit_test(test_block_after_free_heap),
         cmocka_unit_test(test_slack_overrun_found_at_reset),
         cmocka_unit_test(test_head_underrun_found_at_free),
+        cmocka_unit_test(test_many_corrupted_blocks_name_the_first),
         cmocka_unit_test(test_overflow_with_mprotect),
         cmocka_unit_test(test_redzone_overrun_found_at_reset),
         cmocka_unit_test(test_report_without_stacks),

@@ -8,6 +8,7 @@
  * not the block's holds the pattern until the block is released.
  */
 #include <pthread.h>
+#include <sched.h>
 #include <string.h>
 
 #include "../os.h"
@@ -170,6 +171,14 @@ static void after_fork(void)
     pthread_mutex_unlock(&backend_lock);
 }
 
+static void forget_readers(void);
+
+static void after_fork_child(void)
+{
+    forget_readers();
+    pthread_mutex_unlock(&backend_lock);
+}
+
 static _Thread_local int32_t cached_tid;
 static pthread_once_t tid_once = PTHREAD_ONCE_INIT;
 
@@ -197,7 +206,7 @@ static void backend_init(void)
     wsh_stack_init();
     atomic_store_explicit(&map_baseline, wsh_os_count_mappings(), memory_order_relaxed);
     map_limit_system = wsh_os_max_map_count();
-    pthread_atfork(before_fork, after_fork, after_fork);
+    pthread_atfork(before_fork, after_fork, after_fork_child);
 }
 
 /* --- Address table: address -> span, lock-free reads ------------------------------------------ */
@@ -226,6 +235,65 @@ struct wsh_span *wsh_span_lookup(uintptr_t addr)
                              memory_order_acquire);
     if (s == NULL || addr < (uintptr_t)s->base || addr - (uintptr_t)s->base >= s->size) return NULL;
     return s;
+}
+
+/* --- Readers of span headers ------------------------------------------------------------------ */
+
+/*
+ * wsh_guarded_describe reads span headers without a lock, for the signal handler and for
+ * wsheap_describe_address on any thread, while another thread may be unmapping spans (a
+ * WsFreeHeap trimming the quarantine). A reader counts itself in the slot of the current
+ * epoch for as long as it reads; span_unmap_locked takes the span out of the address table,
+ * moves the epoch on and waits until the old slot is empty: a reader that came later counts in
+ * the other slot and cannot find the span any more, so a steady stream of readers cannot hold
+ * an unmapping up. Readers never wait (a reader may be a signal handler that interrupted the
+ * unmapping thread); each unmapping waits at most for the readers already inside.
+ */
+static atomic_uint reader_epoch;            /* changed under backend_lock only */
+static atomic_size_t n_readers[2];          /* readers inside, by the parity of their epoch */
+static void (*_Atomic describe_hook)(void); /* wsh_guarded_test_set_describe_hook */
+
+/* Enters a read of span headers; returns the epoch to give readers_leave. Lock-free and
+ * async-signal-safe. */
+static unsigned readers_enter(void)
+{
+    for (;;) {
+        unsigned e = atomic_load_explicit(&reader_epoch, memory_order_seq_cst);
+
+        atomic_fetch_add_explicit(&n_readers[e & 1], 1, memory_order_seq_cst);
+        /* Still the same epoch: an unmapping that comes later sees this reader in the slot it
+         * drains; otherwise count again in the new slot. */
+        if (atomic_load_explicit(&reader_epoch, memory_order_seq_cst) == e) return e;
+        atomic_fetch_sub_explicit(&n_readers[e & 1], 1, memory_order_release);
+    }
+}
+
+static void readers_leave(unsigned epoch)
+{
+    atomic_fetch_sub_explicit(&n_readers[epoch & 1], 1, memory_order_release);
+}
+
+/* Waits until no reader that may have found a span before it left the address table (seq_cst
+ * stores, table_set_locked) is still inside. Caller holds backend_lock. */
+static void readers_drain_locked(void)
+{
+    unsigned e = atomic_load_explicit(&reader_epoch, memory_order_relaxed);
+
+    atomic_store_explicit(&reader_epoch, e + 1, memory_order_seq_cst);
+    while (atomic_load_explicit(&n_readers[e & 1], memory_order_seq_cst) != 0)
+        sched_yield();
+}
+
+/* In a fork child: the readers the parent's other threads counted are not in this process. */
+static void forget_readers(void)
+{
+    atomic_store_explicit(&n_readers[0], 0, memory_order_relaxed);
+    atomic_store_explicit(&n_readers[1], 0, memory_order_relaxed);
+}
+
+void wsh_guarded_test_set_describe_hook(void (*hook)(void))
+{
+    atomic_store_explicit(&describe_hook, hook, memory_order_release);
 }
 
 /* Leaves come from pools of LEAVES_PER_POOL, mapped at once and never freed: one request for
@@ -327,12 +395,22 @@ static void warn_budget_once(void)
 
 /* --- Spans ------------------------------------------------------------------------------------ */
 
+/*
+ * Ranges from this size up are released with fresh PROT_NONE memory even in guard-advice
+ * spans. A guard marker is a page-table entry per page: 2 MiB of page tables per GiB, installed
+ * at about 6 ms per GiB and freed again at munmap (measured, docs/guarded.md: a 1 TiB block's
+ * reset took 11.6 s and left 2 GiB of page tables behind, its unmapping 5.5 s more). The
+ * mapping costs one or two VMAs and no page tables, in about 0.1 ms whatever the size; below
+ * 64 MiB the markers cost at most 128 KiB and 0.4 ms, and keep the span one mapping.
+ */
+#define HIDE_BY_REMAP ((size_t)64 << 20)
+
 /* Makes [addr, addr + size) inaccessible and drops its contents, the way `s` was built. */
 static bool hide_range(const struct wsh_span *s, char *addr, size_t size)
 {
     if (size == 0) return true;
     MEMCHECK_NOACCESS(addr, size);
-    if (s->guard_advice && wsh_os_guard_install(addr, size)) return true;
+    if (s->guard_advice && size < HIDE_BY_REMAP && wsh_os_guard_install(addr, size)) return true;
     /* No guard advice (or it failed): fresh PROT_NONE memory over the range. Not mprotect,
      * which would leave every block's mapping split off (pages once written keep an anon_vma
      * of their own, and the kernel does not merge those back). */
@@ -443,8 +521,9 @@ fail:
     return NULL;
 }
 
-/* Removes `s` from the table and unmaps it, unless a signal handler may be reading it: then it
- * is parked for good (the process is about to die anyway). Caller holds backend_lock. */
+/* Removes `s` from the table and unmaps it once no reader of span headers (readers_enter) can
+ * still be reading it; unless a signal handler may be reading it: then it is parked for good
+ * (the process is about to die anyway). Caller holds backend_lock. */
 static void span_unmap_locked(struct wsh_span *s)
 {
     table_set_locked(s, NULL);
@@ -455,8 +534,23 @@ static void span_unmap_locked(struct wsh_span *s)
         n_parked++;
         return;
     }
+    readers_drain_locked(); /* wsheap_describe_address on another thread may be reading it */
     atomic_fetch_sub_explicit(&map_estimate, s->n_vmas, memory_order_relaxed);
     wsh_os_unmap(s->base, s->size);
+}
+
+/* Unmaps the oldest quarantined span; returns its size. The quarantine is not empty. */
+static size_t quarantine_pop_locked(void)
+{
+    struct wsh_span *s = quarantine_head;
+    size_t size = s->size;
+
+    quarantine_head = s->next;
+    if (quarantine_head == NULL) quarantine_tail = NULL;
+    quarantine_bytes -= size;
+    n_quarantined--;
+    span_unmap_locked(s);
+    return size;
 }
 
 /* Unmaps the oldest quarantined spans until the quarantine fits in `limit` bytes. */
@@ -465,15 +559,22 @@ static void quarantine_trim_locked(size_t limit)
     /* The newest span stays, even alone above the limit (unless the limit is 0), so that the
      * memory a heap has just left is always checked. */
     while (quarantine_head != NULL && quarantine_bytes > limit &&
-           (limit == 0 || quarantine_head != quarantine_tail)) {
-        struct wsh_span *s = quarantine_head;
+           (limit == 0 || quarantine_head != quarantine_tail))
+        quarantine_pop_locked();
+}
 
-        quarantine_head = s->next;
-        if (quarantine_head == NULL) quarantine_tail = NULL;
-        quarantine_bytes -= s->size;
-        n_quarantined--;
-        span_unmap_locked(s);
-    }
+/* Out of address space (RLIMIT_AS, or a full 47-bit space): unmaps the oldest quarantined
+ * spans, the newest too if need be, until `want` bytes of address space are given back or the
+ * quarantine is empty. Returns the bytes given back; 0 when there was nothing to give. */
+static size_t quarantine_evict(size_t want)
+{
+    size_t freed = 0;
+
+    pthread_mutex_lock(&backend_lock);
+    while (quarantine_head != NULL && freed < want)
+        freed += quarantine_pop_locked();
+    pthread_mutex_unlock(&backend_lock);
+    return freed;
 }
 
 /* Appends the list `first` (linked through ->next) to the quarantine, then trims it to
@@ -597,8 +698,9 @@ static void describe_heap(const struct wsh_span *s, struct wsh_fault *f)
     f->heap_name[sizeof f->heap_name - 1] = '\0';
 }
 
-/* Checks every block of `s`; on the first corrupted one, fills `f` and returns false. */
-static bool check_span(const struct wsh_span *s, struct wsh_fault *f)
+/* Checks every live block of `s`. Each corrupted one adds 1 to *n_corrupted; the one with the
+ * lowest ordinal of all those found so far (*n_corrupted counts them) is described in `f`. */
+static void check_span(const struct wsh_span *s, struct wsh_fault *f, size_t *n_corrupted)
 {
     size_t n = atomic_load_explicit(&s->n_blocks, memory_order_relaxed);
 
@@ -618,6 +720,7 @@ static bool check_span(const struct wsh_span *s, struct wsh_fault *f)
         /* The tail first: overruns are the common case. */
         tail = !check_pattern(r[2], r[3], &bad_lo, &bad_hi, &n_bad);
         if (!tail && check_pattern(r[0], r[1], &bad_lo, &bad_hi, &n_bad)) continue;
+        if ((*n_corrupted)++ > 0 && b->ordinal >= f->block.ordinal) continue;
         memset(f, 0, sizeof *f);
         f->kind = b->n_pages == 0 ? WSH_FAULT_CORRUPTED_REDZONE : WSH_FAULT_CORRUPTED_SLACK;
         f->redzone = b->n_pages == 0;
@@ -638,16 +741,22 @@ static bool check_span(const struct wsh_span *s, struct wsh_fault *f)
             f->distance = b->user - f->addr;
         }
         describe_heap(s, f);
-        return false;
     }
-    return true;
 }
 
+/* Checks every live block of `g`. Returns true when all are intact; otherwise describes in `f`
+ * the corrupted block with the lowest ordinal (the first damaged, most likely the cause of the
+ * rest) and counts the corrupted blocks in f->n_corrupted. Spans are listed newest first, and
+ * blocks and redzone spans interleave, so every span is checked to the end. */
 static bool check_spans(const struct gheap *g, struct wsh_fault *f)
 {
+    size_t n_corrupted = 0;
+
     for (const struct wsh_span *s = g->spans; s != NULL; s = s->next)
-        if (!check_span(s, f)) return false;
-    return true;
+        check_span(s, f, &n_corrupted);
+    if (n_corrupted == 0) return true;
+    f->n_corrupted = n_corrupted;
+    return false;
 }
 
 bool wsh_guarded_check(struct wsh_heap *heap, struct wsh_fault *out)
@@ -704,9 +813,10 @@ static struct wsh_heap *guarded_create(const struct wsh_options *options)
     wsh_segv_install();
     stack = wsh_stack_record(options->stack_depth, 1);
 
-    home = span_create(WSH_SPAN_HOME, WSH_SPAN_GRANULE, (obj_pages + 1) * page_size(), obj_pages,
-                       NULL, stack);
-    if (home == NULL) return NULL;
+    /* Out of address space: what the quarantine holds goes first. */
+    while ((home = span_create(WSH_SPAN_HOME, WSH_SPAN_GRANULE, (obj_pages + 1) * page_size(),
+                               obj_pages, NULL, stack)) == NULL)
+        if (quarantine_evict(WSH_SPAN_GRANULE) == 0) return NULL;
     g = (struct gheap *)home->area; /* fresh mapping: already zero-filled */
     g->home = home;
     g->next_span = MIN_SPAN;
@@ -717,18 +827,32 @@ static struct wsh_heap *guarded_create(const struct wsh_options *options)
     return &g->pub; /* home->heap, set by span_create, points here */
 }
 
-/* Starts a new span of `kind` for `g` with room for at least `need` bytes of blocks. */
+/*
+ * Starts a new span of `kind` for `g` with room for at least `need` bytes of blocks. Spans
+ * double in size up to MAX_SPAN; when the address space runs out (RLIMIT_AS), smaller ones are
+ * tried, down to what the block needs, and then the quarantine gives address space back, so
+ * that a heap keeps working for as long as its live blocks fit. After a shrink the next span
+ * starts from the size that was granted, not from the one that failed.
+ */
 static struct wsh_span *heap_new_span(struct gheap *g, enum wsh_span_kind kind, size_t need)
 {
     size_t *next = kind == WSH_SPAN_BLOCKS ? &g->next_span : &g->next_redzone_span;
+    size_t size = *next, area_need = need + 2 * page_size();
+    bool shrunk = false;
     struct wsh_span *s;
 
     /* The area starts with a guard page; a redzone span's also ends with one. */
-    s = span_create(kind, *next, need + 2 * page_size(), 0, g->home, 0);
-    if (s == NULL) return NULL;
+    while ((s = span_create(kind, size, area_need, 0, g->home, 0)) == NULL) {
+        if (size > MIN_SPAN && size > area_need) {
+            size = size / 2 > MIN_SPAN ? size / 2 : MIN_SPAN;
+            shrunk = true;
+        } else if (quarantine_evict(size + area_need) == 0) {
+            return NULL;
+        }
+    }
     s->next = g->spans;
     g->spans = s;
-    if (*next < MAX_SPAN) *next *= 2;
+    *next = shrunk || size >= MAX_SPAN ? size : size * 2;
     if (kind == WSH_SPAN_BLOCKS)
         g->cur_blocks = s;
     else
@@ -1069,10 +1193,12 @@ static void block_snapshot(const struct wsh_block *b, struct wsh_block *out)
     atomic_init(&out->released, released);
 }
 
-bool wsh_guarded_describe(uintptr_t addr, int access, struct wsh_fault *f)
+/* wsh_guarded_describe, inside a read of span headers (readers_enter). */
+static bool describe_reading(uintptr_t addr, int access, struct wsh_fault *f)
 {
     struct wsh_span *s = wsh_span_lookup(addr);
     const struct wsh_block *left = NULL, *right = NULL;
+    void (*hook)(void) = atomic_load_explicit(&describe_hook, memory_order_acquire);
     uint8_t state;
     size_t n;
     long i;
@@ -1080,6 +1206,7 @@ bool wsh_guarded_describe(uintptr_t addr, int access, struct wsh_fault *f)
     memset(f, 0, sizeof *f);
     f->addr = addr;
     f->access = access;
+    if (WSH_UNLIKELY(hook != NULL) && s != NULL) hook(); /* a test widens the race here */
     if (s == NULL || s->magic != WSH_SPAN_MAGIC) return false;
     state = atomic_load_explicit(&s->state, memory_order_acquire);
     describe_heap(s, f);
@@ -1135,6 +1262,15 @@ bool wsh_guarded_describe(uintptr_t addr, int access, struct wsh_fault *f)
     else if (f->where == WSH_WHERE_LEFT)
         f->kind = WSH_FAULT_UNDERFLOW;
     return true;
+}
+
+bool wsh_guarded_describe(uintptr_t addr, int access, struct wsh_fault *f)
+{
+    unsigned epoch = readers_enter();
+    bool found = describe_reading(addr, access, f);
+
+    readers_leave(epoch);
+    return found;
 }
 
 /* --- Statistics and test hooks ---------------------------------------------------------------- */

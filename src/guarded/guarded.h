@@ -97,8 +97,8 @@ struct wsh_span {
 #define WSH_SPAN_MAGIC 0x4e415053u /* "SPAN" */
 
 /* Finds the span holding `addr` through the address table: lock-free, async-signal-safe.
- * NULL when `addr` is not in guarded memory. The span may be released concurrently unless
- * the caller has raised wsh_handlers_active (see segv.c). */
+ * NULL when `addr` is not in guarded memory. The span may be unmapped concurrently unless the
+ * caller has raised wsh_handlers_active (see segv.c) or is inside wsh_guarded_describe. */
 struct wsh_span *wsh_span_lookup(uintptr_t addr);
 
 /* Counts signal handlers that may be reading span headers: a span is never unmapped while this
@@ -147,6 +147,7 @@ struct wsh_fault {
     uintptr_t bad_lo;     /* first corrupted byte */
     uintptr_t bad_hi;     /* one past the last corrupted byte */
     size_t n_bad;         /* corrupted bytes in [bad_lo, bad_hi) */
+    size_t n_corrupted;   /* blocks found corrupted; the one described has the lowest ordinal */
     /* Concurrent use: found_by is the call that found the heap held (its stack and thread are
      * release_stack and release_tid); the heap was held by this thread, inside this call. */
     int32_t other_tid;
@@ -155,7 +156,9 @@ struct wsh_fault {
 
 /* Describes a fault at `addr` in guarded memory: fills `out` and returns true when `addr`
  * belongs to a span, false (kind WSH_FAULT_NONE) otherwise. Async-signal-safe and lock-free;
- * O(log n) in the span's records. `access` is copied into out->access. */
+ * O(log n) in the span's records. `access` is copied into out->access. Safe against another
+ * thread freeing the heap meanwhile: no span is unmapped while a call reads it (the unmapping
+ * thread waits for the call to finish; see readers_enter in guarded.c). */
 bool wsh_guarded_describe(uintptr_t addr, int access, struct wsh_fault *out);
 
 /* The canary byte expected at address `addr` in slack, page heads and redzones. */
@@ -258,8 +261,14 @@ typedef void wsh_guarded_test_hook(WS_HEAP *heap, const char *call);
 void wsh_guarded_test_set_inside_hook(wsh_guarded_test_hook *hook);
 
 /* Checks the pattern bytes of every live block of `heap` (a guarded heap) without releasing
- * anything. Returns true when all are intact; otherwise fills `out` for the first corrupted
- * block (found_by "check"). */
+ * anything. Returns true when all are intact; otherwise fills `out` for the corrupted block
+ * with the lowest ordinal, with the number of corrupted blocks in out->n_corrupted (found_by
+ * "check"). */
 bool wsh_guarded_check(struct wsh_heap *heap, struct wsh_fault *out);
+
+/* Test hook: `hook` (NULL: none) is called by wsh_guarded_describe after it has found the span
+ * of an address and before it reads it, so that a test can widen the window in which another
+ * thread frees that span's heap. */
+void wsh_guarded_test_set_describe_hook(void (*hook)(void));
 
 #endif

@@ -688,6 +688,11 @@ static void out_header(struct out *o, const struct wsh_fault *f)
         out_str(o, " found by ");
         out_str(o, f->found_by);
     }
+    if (is_corruption(f) && f->n_corrupted > 1) { /* the block shown has the lowest ordinal */
+        out_str(o, " (");
+        out_dec(o, f->n_corrupted);
+        out_str(o, " corrupted blocks; the first is shown)");
+    }
     out_line(o);
 
     out_str(o, PREFIX);
