@@ -3,20 +3,25 @@
  * The stack depot: every distinct stack is stored once, append-only, and named by a 32-bit
  * handle that blocks and spans keep instead of a copy. Lookups and reads take no lock and
  * never allocate, so the signal handler can read stacks; inserting a new stack takes one lock.
- * Nothing is ever freed, so a handle stays valid for the life of the process.
+ * Nothing is ever freed, so a handle stays valid for the life of the process. Each stored stack
+ * also keeps the module (src/stack/modules.h) of every frame as it was when it was stored, so
+ * that a report names the module even after it was unloaded.
  */
 #include <pthread.h>
 #include <stdatomic.h>
 
 #include "../os.h"
+#include "../stack/modules.h"
 #include "guarded.h"
 
 /*
  * Storage is a series of 1 MiB chunks of words. One stored stack:
  *
- *   word 0: hash (low 32 bits) | number of frames (high 32 bits)
+ *   word 0: hash (low 32 bits) | number of frames n (high 32 bits)
  *   word 1: handle of the next stack in the same hash bucket (0 ends the chain)
- *   word 2..: the frames
+ *   word 2 .. 2+n: the frames
+ *   then (n + 1) / 2 words: each frame's module id, two per word (frame 2k in the low half);
+ *   0 where no module held the frame
  *
  * handle = chunk index * CHUNK_WORDS + word offset + 1, so 0 means "no stack".
  */
@@ -67,6 +72,19 @@ static uint32_t hash_frames(const uintptr_t *pcs, size_t n)
     return (uint32_t)(a >> 32);
 }
 
+/* Words of a record of n frames. */
+static size_t record_words(size_t n)
+{
+    return 2 + n + (n + 1) / 2;
+}
+
+static uint32_t module_of(const uintptr_t *rec, size_t i)
+{
+    size_t n = (size_t)(rec[0] >> 32);
+
+    return (uint32_t)(rec[2 + n + i / 2] >> (i % 2 * 32));
+}
+
 /* The words of the stack named `handle`, or NULL when it names nothing stored. */
 static const uintptr_t *record_of(uint32_t handle)
 {
@@ -80,15 +98,26 @@ static const uintptr_t *record_of(uint32_t handle)
     if (chunk >= MAX_CHUNKS || off + 2 > CHUNK_WORDS) return NULL;
     base = atomic_load_explicit(&chunks[chunk], memory_order_acquire);
     if (base == NULL) return NULL;
-    if (off + 2 + (base[off] >> 32) > CHUNK_WORDS) return NULL;
+    if (off + record_words((size_t)(base[off] >> 32)) > CHUNK_WORDS) return NULL;
     return base + off;
 }
 
+/* The record holds these frames, and the modules it names for them are still loaded: a record
+ * of frames in a module since unloaded is not reused for the same addresses, which may now
+ * belong to another module (a new record is stored instead). The hash covers the frames only,
+ * so that finding a stored stack (every WsAlloc) searches no module table: it only checks, per
+ * frame, the loaded flag of the module noted. */
 static bool record_equals(const uintptr_t *rec, uint32_t hash, const uintptr_t *pcs, size_t n)
 {
     if ((uint32_t)rec[0] != hash || (size_t)(rec[0] >> 32) != n) return false;
     for (size_t i = 0; i < n; i++)
         if (rec[2 + i] != pcs[i]) return false;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t id = module_of(rec, i);
+        const struct wsh_module *m = id != 0 ? wsh_modules_get(id) : NULL;
+
+        if (m != NULL && atomic_load_explicit(&m->unloaded, memory_order_relaxed)) return false;
+    }
     return true;
 }
 
@@ -109,16 +138,23 @@ static uint32_t find(size_t bucket, uint32_t hash, const uintptr_t *pcs, size_t 
 
 uint32_t wsh_depot_put(const uintptr_t *pcs, size_t n)
 {
-    uint32_t hash, handle;
-    size_t bucket, words = n + 2;
+    uint32_t hash, handle, ids[WSH_STACK_MAX];
+    size_t bucket, words;
     uintptr_t *base, *rec;
 
     if (n == 0) return 0;
     if (n > WSH_STACK_MAX) n = WSH_STACK_MAX;
+    words = record_words(n);
     hash = hash_frames(pcs, n);
     bucket = hash & (N_BUCKETS - 1);
     handle = find(bucket, hash, pcs, n);
     if (handle != 0) return handle;
+
+    /* A new stack: note the module of every frame (a return address's call lies before it).
+     * Outside depot_lock, as the refresh takes the dynamic loader's lock. */
+    wsh_modules_refresh();
+    for (size_t i = 0; i < n; i++)
+        ids[i] = wsh_modules_find(pcs[i] != 0 ? pcs[i] - 1 : 0);
 
     pthread_once(&atfork_once, watch_forks);
     pthread_mutex_lock(&depot_lock);
@@ -140,6 +176,8 @@ uint32_t wsh_depot_put(const uintptr_t *pcs, size_t n)
     rec[1] = atomic_load_explicit(&buckets[bucket], memory_order_relaxed);
     for (size_t i = 0; i < n; i++)
         rec[2 + i] = pcs[i];
+    for (size_t i = 0; i < n; i += 2)
+        rec[2 + n + i / 2] = ids[i] | (i + 1 < n ? (uintptr_t)ids[i + 1] << 32 : 0);
     handle = (uint32_t)((cur_chunk << CHUNK_SHIFT) + cur_used + 1);
     cur_used += words;
     /* Publishes the record: readers that see the handle see its words. */
@@ -160,6 +198,17 @@ size_t wsh_depot_get(uint32_t handle, const uintptr_t **pcs)
     }
     *pcs = rec + 2;
     return (size_t)(rec[0] >> 32);
+}
+
+size_t wsh_depot_get_modules(uint32_t handle, uint32_t *ids, size_t max)
+{
+    const uintptr_t *rec = record_of(handle);
+    size_t n = rec != NULL ? (size_t)(rec[0] >> 32) : 0;
+
+    if (n > max) n = max;
+    for (size_t i = 0; i < n; i++)
+        ids[i] = module_of(rec, i);
+    return n;
 }
 
 size_t wsh_depot_size(void)

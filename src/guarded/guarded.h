@@ -169,9 +169,22 @@ static inline uint8_t wsh_canary_byte(uintptr_t addr)
 
 /* Writes the report for `f` to stderr with write(2) only: header, block, heap, the access
  * stack (unwound from `ucontext` when not NULL, else the calling thread's), the allocation
- * stack and the release stack, then symbolizes when `symbolize`. Async-signal-safe. Only
- * the first call in the process prints; later calls (other threads) return false at once. */
+ * stack and the release stack, then symbolizes when `symbolize`. Async-signal-safe. Runs on a
+ * stack of its own (wsh_report_init), so it needs only a few hundred bytes of the caller's.
+ * Its writes give up after a few seconds in all (stderr may be a full pipe nobody reads).
+ * Only the first call in the process prints and returns true; a call from another thread
+ * meanwhile waits (bounded) for that report to end and returns false; a call from the thread
+ * that is writing the report (a fault in a signal handler that interrupted it) writes one line
+ * about the second fault and kills the process at once (wsh_die). */
 bool wsh_report(const struct wsh_fault *f, void *ucontext, bool symbolize);
+
+/* Maps the report's own stack (once per process; a failure leaves reports on the faulting
+ * thread's stack). Called by wsh_segv_install. Thread-safe; not async-signal-safe. */
+void wsh_report_init(void);
+
+/* Test hook: `hook` (NULL: none) is called after each line of a report is written, on the
+ * reporting thread, so that a test can interrupt a report half-way deterministically. */
+void wsh_report_test_set_line_hook(void (*hook)(void));
 
 /* Reads `n` bytes at `src` into `dst` without faulting (process_vm_readv on this process).
  * Returns false when any byte is unreadable; `dst` is then zero-filled. Async-signal-safe. */
@@ -185,8 +198,10 @@ size_t wsh_format_hex(char *buf, uint64_t v);
 /* --- Signal handler (segv.c) ------------------------------------------------------------------ */
 
 /* Installs the SIGSEGV/SIGBUS handler unless it is already the one in place (a test harness
- * may have replaced it since), remembering the previous one to chain to, and gives the calling
- * thread an alternate signal stack. Called at every guarded WsCreateHeap; thread-safe. */
+ * may have replaced it since), remembering the handlers it replaced to chain to (newest first;
+ * one that hands a fault back to ours passes it on to the next older one, and past the oldest
+ * the default action is taken), maps the report stack, and gives the calling thread an
+ * alternate signal stack. Called at every guarded WsCreateHeap; thread-safe. */
 void wsh_segv_install(void);
 
 /* After a report made outside a signal handler (corrupted slack found at reset): restores the
@@ -200,7 +215,8 @@ extern atomic_bool wsh_report_symbolize;
 /* --- Stacks (stack_libunwind.c) and the stack depot (depot.c) --------------------------------- */
 
 /* Warms the unwinder up (its caches and lazy initialisation), once per process, so that the
- * first capture and the signal handler's unwinding do not initialise it. Thread-safe. */
+ * first capture and the signal handler's unwinding do not initialise it, and brings the module
+ * table up to date (at every call). Thread-safe; not async-signal-safe. */
 void wsh_stack_init(void);
 
 /* Captures the calling thread's return addresses into `pcs` (at most `max`), dropping the
@@ -214,12 +230,18 @@ size_t wsh_stack_unwind_signal(void *ucontext, uintptr_t *pcs, size_t max);
 
 /* Stores the stack `pcs[0..n)` once and returns its handle, a small nonzero number; storing an
  * equal stack again returns the same handle. 0 when n is 0 or memory ran out. Lookups take no
- * lock; inserting a new stack takes the depot's lock. */
+ * lock; inserting a new stack refreshes the module table (wsh_modules_refresh, which takes the
+ * dynamic loader's lock), notes each frame's module, then takes the depot's lock. */
 uint32_t wsh_depot_put(const uintptr_t *pcs, size_t n);
 
 /* The frames of a stored stack: sets *pcs and returns the count; 0 for handle 0 or an unknown
  * handle. Lock-free and async-signal-safe. */
 size_t wsh_depot_get(uint32_t handle, const uintptr_t **pcs);
+
+/* The module ids (src/stack/modules.h) noted with a stored stack's frames when it was stored,
+ * one per frame, 0 where no module held the frame: copies up to `max` into `ids` and returns
+ * the count; 0 for handle 0 or an unknown handle. Lock-free and async-signal-safe. */
+size_t wsh_depot_get_modules(uint32_t handle, uint32_t *ids, size_t max);
 
 /* Distinct stacks stored so far (tests and statistics). */
 size_t wsh_depot_size(void);

@@ -3,7 +3,9 @@
  * The SIGSEGV/SIGBUS handler. A fault in guarded memory is reported once, the default action
  * is restored, and the handler returns so that the access faults again and the process dies by
  * the signal. Any other fault goes to the handler that was installed before ours (ASan's, a
- * crash reporter's) exactly as it would have without wsheap. Runs on an alternate stack.
+ * crash reporter's) exactly as it would have without wsheap, and on to older ones when that
+ * one hands it back. Runs on an alternate stack when the thread has one, else on the thread's
+ * own: the handler itself needs little of it, the report moves to a stack of its own.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -11,6 +13,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <ucontext.h>
 #include <unistd.h>
 
@@ -19,14 +22,36 @@
 
 #define ALTSTACK_SIZE     ((size_t)64 << 10)
 #define ALTSTACK_MIN_KEPT ((size_t)32 << 10) /* a thread's own alternate stack this big is kept */
+#define HISTORY           8                  /* replaced handlers remembered per signal */
+#define REPEAT_LIMIT      1000               /* the same foreign fault this many times ... */
+#define REPEAT_MS         2000               /* ... for this long: take the default action */
+#define REPEAT_GAP_MS     20 /* a fault that comes back later than this is a new occurrence */
 
 atomic_bool wsh_report_symbolize;
 
 static const int handled_signals[2] = {SIGSEGV, SIGBUS};
-/* The handlers installed before ours, per handled_signals[i]; written under install_lock. */
-static struct sigaction previous[2];
+
+/*
+ * The handlers ours replaced, per handled_signals[i], oldest first: history[i][n_history[i] - 1]
+ * is the one replaced last, the first to chain to. A handler installed after ours that forwards
+ * a fault "to the previous handler" reinstalls ours and returns (or calls ours); the fault then
+ * goes on to the next older entry, and past the oldest to the default action, so that a
+ * forwarding crash reporter and wsheap never hand a fault back and forth for ever. Written
+ * under install_lock; read by the handler without it.
+ */
+static struct sigaction history[2][HISTORY];
+static atomic_size_t n_history[2];
 static pthread_mutex_t install_lock = PTHREAD_MUTEX_INITIALIZER;
-static atomic_int chaining_tid; /* the thread passing a fault on to `previous`, or 0 */
+
+/* The thread passing a fault on to a replaced handler, and the history depth it chains to:
+ * (tid << 32) | depth, or 0. A call back into ours from that thread continues one deeper. */
+static _Atomic uint64_t chaining;
+
+/* The last foreign fault: thread, address and pc, how often it came back at once in a row,
+ * since when, and when last. */
+static _Atomic int32_t last_tid;
+static _Atomic uintptr_t last_addr, last_pc;
+static atomic_long last_count, last_since_ms, last_seen_ms;
 
 static int signal_index(int sig)
 {
@@ -43,49 +68,164 @@ static void set_default(int sig)
     sigaction(sig, &sa, NULL);
 }
 
-/* Passes a fault that is not ours to the previous handler, as the kernel would have. */
-static void chain(int sig, siginfo_t *info, void *ucontext)
+/* The default action for `sig`: a fault happens again on return; a sent signal is raised again
+ * and delivered when the handler returns (it is blocked until then). */
+static void take_default(int sig, const siginfo_t *info)
 {
-    const struct sigaction *p = &previous[signal_index(sig)];
-
-    if (p->sa_flags & SA_SIGINFO) {
-        if (p->sa_sigaction != NULL) {
-            p->sa_sigaction(sig, info, ucontext);
-            return;
-        }
-    } else if (p->sa_handler != SIG_DFL && p->sa_handler != SIG_IGN) {
-        p->sa_handler(sig);
-        return;
-    } else if (p->sa_handler == SIG_IGN && info->si_code <= 0) {
-        return; /* a signal sent by kill/raise, and ignored before we came */
-    }
-    /* SIG_DFL, or SIG_IGN for a real fault (which the kernel does not let a process ignore):
-     * take the default action. A fault happens again on return; a sent signal is raised again
-     * and delivered when the handler returns (it is blocked until then). */
     set_default(sig);
     if (info->si_code <= 0) raise(sig);
+}
+
+static void handler(int sig, siginfo_t *info, void *ucontext);
+
+/* Ours, under a second name: installed while a replaced handler runs, so that a handler that
+ * reinstalls `handler` shows that it forwarded the fault back (it is not a way to tell a
+ * handler that left the disposition alone apart from one that restored ours otherwise). */
+static void handler_alias(int sig, siginfo_t *info, void *ucontext)
+{
+    handler(sig, info, ucontext);
+}
+
+static bool is_ours(const struct sigaction *sa)
+{
+    return sa->sa_sigaction == handler || sa->sa_sigaction == handler_alias;
+}
+
+static void install(int sig, void (*fn)(int, siginfo_t *, void *))
+{
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = fn;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+    sigemptyset(&sa.sa_mask);
+    sigaction(sig, &sa, NULL);
+}
+
+static long clock_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static uintptr_t fault_pc(const void *ucontext)
+{
+#if defined(__x86_64__)
+    return (uintptr_t)((const ucontext_t *)ucontext)->uc_mcontext.gregs[REG_RIP];
+#elif defined(__aarch64__)
+    return (uintptr_t)((const ucontext_t *)ucontext)->uc_mcontext.pc;
+#else
+    (void)ucontext;
+    return 0;
+#endif
+}
+
+/* Counts a real fault that is not ours; true when the same (thread, address, pc) has come back
+ * REPEAT_LIMIT times in a row over REPEAT_MS, each time within REPEAT_GAP_MS of the last: a
+ * handler returns without repairing anything and without being the one to hand the fault on,
+ * and the default action must end the loop. A handler that repairs the fault by moving the pc
+ * (a runtime's safepoint poll, which faults at the same place again much later) resets the
+ * count in chain(); the gap keeps apart faults that recur at the same place over time. */
+static bool runaway(const siginfo_t *info, const void *ucontext, int32_t tid)
+{
+    uintptr_t addr = (uintptr_t)info->si_addr;
+    uintptr_t pc = fault_pc(ucontext);
+    long now = clock_ms();
+
+    long seen = atomic_exchange_explicit(&last_seen_ms, now, memory_order_relaxed);
+
+    if (atomic_load_explicit(&last_tid, memory_order_relaxed) != tid ||
+        atomic_load_explicit(&last_addr, memory_order_relaxed) != addr ||
+        atomic_load_explicit(&last_pc, memory_order_relaxed) != pc || now - seen > REPEAT_GAP_MS) {
+        atomic_store_explicit(&last_tid, tid, memory_order_relaxed);
+        atomic_store_explicit(&last_addr, addr, memory_order_relaxed);
+        atomic_store_explicit(&last_pc, pc, memory_order_relaxed);
+        atomic_store_explicit(&last_count, 1, memory_order_relaxed);
+        atomic_store_explicit(&last_since_ms, now, memory_order_relaxed);
+        return false;
+    }
+    return atomic_fetch_add_explicit(&last_count, 1, memory_order_relaxed) + 1 >= REPEAT_LIMIT &&
+           now - atomic_load_explicit(&last_since_ms, memory_order_relaxed) >= REPEAT_MS;
+}
+
+/* Passes a fault that is not ours to the handlers ours replaced, newest first, as the kernel
+ * would have passed it to the newest: each one that hands it back to ours (reinstalls ours,
+ * or calls it) passes it on to the next older one, and past the oldest the default action is
+ * taken. `depth` is the first entry to try (0: the newest). */
+static void chain(int sig, siginfo_t *info, void *ucontext, int32_t tid, uint64_t depth)
+{
+    int i = signal_index(sig);
+    uint64_t outer = atomic_load_explicit(&chaining, memory_order_relaxed);
+
+    for (;; depth++) {
+        size_t n = atomic_load_explicit(&n_history[i], memory_order_acquire);
+        const struct sigaction *p;
+        struct sigaction cur;
+        uintptr_t pc;
+
+        if (depth >= n) {
+            take_default(sig, info);
+            return;
+        }
+        p = &history[i][n - 1 - depth];
+        if (p->sa_handler == SIG_DFL || p->sa_handler == SIG_IGN) { /* with SA_SIGINFO too */
+            /* SIG_IGN is honoured for a sent signal; the kernel does not let a process ignore
+             * a real fault, and neither do we. */
+            if (p->sa_handler == SIG_DFL || info->si_code > 0) take_default(sig, info);
+            return;
+        }
+        if (p->sa_flags & SA_RESETHAND)
+            set_default(sig); /* as the kernel would have on delivery */
+        else
+            install(sig, handler_alias);
+        atomic_store_explicit(&chaining, (uint64_t)(uint32_t)tid << 32 | depth,
+                              memory_order_relaxed);
+        pc = fault_pc(ucontext);
+        if (p->sa_flags & SA_SIGINFO)
+            p->sa_sigaction(sig, info, ucontext);
+        else
+            p->sa_handler(sig);
+        atomic_store_explicit(&chaining, outer, memory_order_relaxed);
+        if (fault_pc(ucontext) != pc) /* it resumes elsewhere: the fault was dealt with */
+            atomic_store_explicit(&last_tid, 0, memory_order_relaxed);
+        if (sigaction(sig, NULL, &cur) != 0) return;
+        if (cur.sa_sigaction == handler_alias) {
+            install(sig, handler); /* left alone: it dealt with the fault (or will see it again) */
+            return;
+        }
+        if (cur.sa_sigaction != handler)
+            return; /* it installed another disposition (the default, say): that one decides */
+        /* It reinstalled ours, "restoring the previous handler": on to the next older one. */
+    }
 }
 
 static void handler(int sig, siginfo_t *info, void *ucontext)
 {
     int saved_errno = errno;
+    int32_t tid;
+    uint64_t c;
 
-    /* si_code > 0: raised by the kernel for this access (not sent by kill or raise). */
+    /* si_code > 0: raised by the kernel for this access (not sent by kill or raise). Only the
+     * cheap test runs here, on whatever stack the fault came on (a thread's small stack, a
+     * runtime's 8 KiB alternate stack): wsh_report moves to a stack of its own. */
     if (info->si_code > 0) {
-        struct wsh_fault f;
-        int access = 0;
-
         /* Announce ourselves before looking a span up, so that no span we may read is
          * unmapped meanwhile (see span_unmap_locked in guarded.c). */
         atomic_fetch_add_explicit(&wsh_handlers_active, 1, memory_order_seq_cst);
         atomic_thread_fence(memory_order_seq_cst);
-        if (sig == SIGSEGV) {
-            /* x86-64 page-fault error code: bit 1 is set for a write. */
-            greg_t err = ((ucontext_t *)ucontext)->uc_mcontext.gregs[REG_ERR];
+        if (wsh_span_lookup((uintptr_t)info->si_addr) != NULL) {
+            struct wsh_fault f;
+            int access = 0;
 
-            access = (err & 2) ? 2 : 1;
-        }
-        if (wsh_guarded_describe((uintptr_t)info->si_addr, access, &f)) {
+            if (sig == SIGSEGV) {
+                /* x86-64 page-fault error code: bit 1 is set for a write. */
+                greg_t err = ((ucontext_t *)ucontext)->uc_mcontext.gregs[REG_ERR];
+
+                access = (err & 2) ? 2 : 1;
+            }
+            wsh_guarded_describe((uintptr_t)info->si_addr, access, &f);
             wsh_report(&f, ucontext,
                        atomic_load_explicit(&wsh_report_symbolize, memory_order_relaxed));
             set_default(sig);
@@ -94,21 +234,16 @@ static void handler(int sig, siginfo_t *info, void *ucontext)
         }
         atomic_fetch_sub_explicit(&wsh_handlers_active, 1, memory_order_seq_cst);
     }
-    {
-        /* A handler installed after ours that chains back to ours (its "previous"), while ours,
-         * reinstalled since, chains to it: the fault would go round for ever. The second time
-         * round in the same thread, take the default action instead. */
-        int tid = wsh_os_thread_id();
-
-        if (atomic_load_explicit(&chaining_tid, memory_order_relaxed) == tid) {
-            set_default(sig);
-            if (info->si_code <= 0) raise(sig);
-            errno = saved_errno;
-            return;
-        }
-        atomic_store_explicit(&chaining_tid, tid, memory_order_relaxed);
-        chain(sig, info, ucontext);
-        atomic_store_explicit(&chaining_tid, 0, memory_order_relaxed);
+    tid = wsh_os_thread_id(); /* a raw gettid: no once, no TLS */
+    c = atomic_load_explicit(&chaining, memory_order_relaxed);
+    if (c != 0 && (int32_t)(c >> 32) == tid) {
+        /* Called back by the replaced handler this thread is running: it forwards the fault
+         * "to the previous handler", which is the next older one. */
+        chain(sig, info, ucontext, tid, (c & 0xffffffffu) + 1);
+    } else if (info->si_code > 0 && runaway(info, ucontext, tid)) {
+        take_default(sig, info);
+    } else {
+        chain(sig, info, ucontext, tid, 0);
     }
     errno = saved_errno;
 }
@@ -184,24 +319,52 @@ static void register_atfork(void)
     pthread_atfork(lock_install, unlock_install, unlock_install);
 }
 
+static bool same_action(const struct sigaction *a, const struct sigaction *b)
+{
+    return a->sa_sigaction == b->sa_sigaction &&
+           (a->sa_flags & SA_SIGINFO) == (b->sa_flags & SA_SIGINFO);
+}
+
+/* Records `sa` as the handler replaced last for handled_signals[i]: an entry for the same
+ * function moves to the end (a harness that puts its handler back before every test adds
+ * nothing), and a full history forgets its oldest entry. Caller holds install_lock. */
+static void remember_locked(int i, const struct sigaction *sa)
+{
+    size_t n = atomic_load_explicit(&n_history[i], memory_order_relaxed), k = 0;
+
+    while (k < n && !same_action(&history[i][k], sa))
+        k++;
+    if (k == n && n == HISTORY) k = 0;
+    if (k < n) {
+        for (; k + 1 < n; k++)
+            history[i][k] = history[i][k + 1];
+        n--;
+    }
+    history[i][n] = *sa;
+    atomic_store_explicit(&n_history[i], n + 1, memory_order_release);
+}
+
 void wsh_segv_install(void)
 {
     thread_altstack();
+    wsh_report_init();
     pthread_once(&atfork_once, register_atfork);
     pthread_mutex_lock(&install_lock);
     for (int i = 0; i < 2; i++) {
         struct sigaction cur, sa, old;
 
-        if (sigaction(handled_signals[i], NULL, &cur) == 0 && (cur.sa_flags & SA_SIGINFO) &&
-            cur.sa_sigaction == handler)
-            continue;
+        if (sigaction(handled_signals[i], NULL, &cur) != 0) continue;
+        if ((cur.sa_flags & SA_SIGINFO) && is_ours(&cur)) continue;
         memset(&sa, 0, sizeof sa);
         sa.sa_sigaction = handler;
         sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
         sigemptyset(&sa.sa_mask);
-        /* Record the handler we replace before ours can run and chain to it. */
-        previous[i] = cur;
-        if (sigaction(handled_signals[i], &sa, &old) == 0) previous[i] = old;
+        /* Record the handler we replace before ours can run and chain to it; never ours (put
+         * back without SA_SIGINFO by a signal() call, say): that would chain to itself. */
+        if (!is_ours(&cur)) remember_locked(i, &cur);
+        if (sigaction(handled_signals[i], &sa, &old) == 0 && !same_action(&old, &cur) &&
+            !is_ours(&old))
+            remember_locked(i, &old);
     }
     pthread_mutex_unlock(&install_lock);
 }

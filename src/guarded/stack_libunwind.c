@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <ucontext.h>
 
+#include "../stack/modules.h"
 #include "guarded.h"
 
 #if defined(__SANITIZE_THREAD__)
@@ -63,6 +64,7 @@ static void warm_up(void)
 void wsh_stack_init(void)
 {
     pthread_once(&warm_once, warm_up);
+    wsh_modules_refresh();
 }
 
 /* Fills `frames` (an array of uintptr_t: libunwind stores the addresses as void *, in its own

@@ -3,10 +3,11 @@
 # built with debug information: addresses computed with nm and objdump, expected lines taken
 # from the source's markers. Covers return-address adjustment, separate debug files found by
 # build-id (--debug-dir), module paths containing "+", frames and lines that must stay as they
-# were, stdin/FILE input, and usage errors.
-# Usage: SCRIPT WSHEAP_SYMBOLIZE TARGET_PROGRAM TARGET_SOURCE TARGET_PROGRAM_NO_PIE
+# were, stdin/FILE input, usage errors, and no function name for an address outside every sized
+# function symbol of a library without debug information (NODEBUG_LIBRARY, optional).
+# Usage: SCRIPT WSHEAP_SYMBOLIZE TARGET_PROGRAM TARGET_SOURCE TARGET_PROGRAM_NO_PIE [NODEBUG_LIBRARY]
 set -u
-tool=$1 exe=$2 src=$3 nopie=$4
+tool=$1 exe=$2 src=$3 nopie=$4 nodebug=${5:-}
 failures=0
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/wsheap-symbolize-test.XXXXXX") || exit 1
 trap 'rm -rf "$tmp"' EXIT
@@ -153,7 +154,30 @@ else
   echo "no separate debug file for libc: that case is not tested"
 fi
 
-# 7. Usage errors and a missing addr2line.
+# 7. A stripped library without debug information (tests/tools/report_nodebug.c): addr2line
+# names its tiny exported function for code 12 KiB past that function's end, inside a static
+# function .dynsym lacks; the tool must leave that frame raw, and name the sized function whose
+# extent covers the other frame.
+if [ -n "$nodebug" ]; then
+  tiny=$(nm -D "$nodebug" | awk '$3 == "report_nodebug_tiny" { print $1 }' | sed 's/^0*//')
+  entry=$(nm -D "$nodebug" | awk '$3 == "report_nodebug_alloc" { print $1 }' | sed 's/^0*//')
+  far=$(printf '%x' $((0x$tiny + 0x3000 + 1))) # a return address 12 KiB past the tiny function
+  entry_ret=$(printf '%x' $((0x$entry + 1)))
+  if [ -n "$tiny" ] && [ -n "$entry" ] &&
+    addr2line -f -e "$nodebug" "$(printf '0x%x' $((0x$far - 1)))" | grep -q report_nodebug_tiny; then
+    printf '  #0 0x7f0000%s (%s+0x%s)\n  #1 0x7f0000%s (%s+0x%s)\n' "$far" "$nodebug" "$far" \
+      "$entry_ret" "$nodebug" "$entry_ret" >"$tmp/r10"
+    sh "$tool" "$tmp/r10" >"$tmp/o10" || fail "status $? on a stripped library"
+    lacks "$tmp/o10" "report_nodebug_tiny"
+    has "$tmp/o10" "  #0 0x7f0000$far ($nodebug+0x$far)"
+    has "$tmp/o10" "  #1 0x7f0000$entry_ret in report_nodebug_alloc ($nodebug+0x$entry_ret)"
+  else
+    fail "cannot set up the stripped-library case (tiny '$tiny', entry '$entry', or addr2line \
+does not misname the address)"
+  fi
+fi
+
+# 8. Usage errors and a missing addr2line.
 sh "$tool" --bogus >"$tmp/o7" 2>&1 && fail "--bogus accepted"
 has "$tmp/o7" "unknown option '--bogus'"
 sh "$tool" a b >"$tmp/o7" 2>&1
