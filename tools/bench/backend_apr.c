@@ -13,9 +13,9 @@
 
 typedef apr_pool_t *b_heap_t;
 
-static inline int b_create(b_heap_t *h, const struct bench_heap_cfg *cfg)
+static inline int b_create(b_heap_t *h, const struct bench_job *j)
 {
-    (void)cfg;
+    (void)j;
     return apr_pool_create(h, NULL) == APR_SUCCESS ? 0 : -1;
 }
 
@@ -47,14 +47,12 @@ static enum bench_status init_apr(char *why, size_t why_size)
 
 const struct bench_backend bench_backend_apr = {
     .name = "apr",
-    .label = "APR pools: apr_palloc / apr_pool_clear",
     .process_init = init_apr,
     .run = b_run,
 };
 #else
 const struct bench_backend bench_backend_apr = {
     .name = "apr",
-    .label = "APR pools: apr_palloc / apr_pool_clear",
     .skip_why = "APR not found when configured (pkg-config apr-1)",
 };
 #endif

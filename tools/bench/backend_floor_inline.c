@@ -66,12 +66,12 @@ static __attribute__((noipa)) int floor_alloc_slow(struct floor_heap *h, size_t 
 
 typedef struct floor_heap *b_heap_t;
 
-static __attribute__((noipa)) int b_create(b_heap_t *out, const struct bench_heap_cfg *cfg)
+static __attribute__((noipa)) int b_create(b_heap_t *out, const struct bench_job *j)
 {
     struct floor_chunk *c = cache;
     struct floor_heap *h;
 
-    (void)cfg;
+    (void)j;
     if (c != NULL) {
         cache = c->next;
         cache_count--;
@@ -156,6 +156,5 @@ static __attribute__((noipa)) void b_destroy(b_heap_t h)
 
 const struct bench_backend bench_backend_floor_inline = {
     .name = "floor-inline",
-    .label = "inline bump-pointer floor (compiled into the bench; not a real API)",
     .run = b_run,
 };

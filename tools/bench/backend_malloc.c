@@ -28,7 +28,6 @@ static enum bench_status init_efence(char *why, size_t why_size)
 
 const struct bench_backend bench_backend_malloc = {
     .name = "malloc",
-    .label = "glibc malloc/free (reset frees the round's pointers)",
     .run = b_run,
 };
 
@@ -45,7 +44,6 @@ const struct bench_backend bench_backend_malloc = {
 
 const struct bench_backend bench_backend_efence = {
     .name = "efence",
-    .label = "Electric Fence malloc/free, W1 and G only, smaller counts",
     .skip_why = EFENCE_SKIP, /* the driver does not even start the child then */
     .env = "LD_PRELOAD=" BENCH_EFENCE_PATH " EF_ALIGNMENT=8 EF_DISABLE_BANNER=1",
     .guarded = 1,

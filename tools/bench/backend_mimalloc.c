@@ -14,7 +14,6 @@
 
 const struct bench_backend bench_backend_mimalloc = {
     .name = "mimalloc",
-    .label = "mimalloc mi_malloc/mi_free (reset frees the round's pointers)",
     .process_init = bench_mi_load,
     .run = b_run,
 };

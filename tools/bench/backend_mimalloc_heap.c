@@ -8,9 +8,9 @@
 
 typedef mi_heap_t *b_heap_t;
 
-static inline int b_create(b_heap_t *h, const struct bench_heap_cfg *cfg)
+static inline int b_create(b_heap_t *h, const struct bench_job *j)
 {
-    (void)cfg;
+    (void)j;
     *h = bench_mi.heap_new();
     return *h != NULL ? 0 : -1;
 }
@@ -35,7 +35,6 @@ static inline void b_destroy(b_heap_t h)
 
 const struct bench_backend bench_backend_mimalloc_heap = {
     .name = "mimalloc-heap",
-    .label = "mimalloc heap: mi_heap_malloc, reset = mi_heap_destroy + mi_heap_new",
     .process_init = bench_mi_load,
     .run = b_run,
 };

@@ -17,11 +17,11 @@ struct ob_heap {
 
 typedef struct ob_heap *b_heap_t;
 
-static inline int b_create(b_heap_t *out, const struct bench_heap_cfg *cfg)
+static inline int b_create(b_heap_t *out, const struct bench_job *j)
 {
     struct ob_heap *h = malloc(sizeof *h);
 
-    (void)cfg;
+    (void)j;
     if (h == NULL || !obstack_init(&h->ob)) {
         free(h);
         return -1;
@@ -52,6 +52,5 @@ static inline void b_destroy(b_heap_t h)
 
 const struct bench_backend bench_backend_obstack = {
     .name = "obstack",
-    .label = "glibc obstack, default chunk size (obstack_alloc / obstack_free to a mark)",
     .run = b_run,
 };

@@ -14,9 +14,9 @@ typedef void *b_heap_t;
 /* A generous bound on talloc's per-object header plus alignment (about 100 bytes). */
 #define TALLOC_OVERHEAD 128
 
-static inline int b_create(b_heap_t *h, const struct bench_heap_cfg *cfg)
+static inline int b_create(b_heap_t *h, const struct bench_job *j)
 {
-    size_t pool = cfg->round_bytes + cfg->round_allocs * TALLOC_OVERHEAD + 4096;
+    size_t pool = j->round_bytes + j->k * TALLOC_OVERHEAD + 4096;
 
     *h = talloc_pool(NULL, pool);
     return *h != NULL ? 0 : -1;
@@ -41,13 +41,11 @@ static inline void b_destroy(b_heap_t h)
 
 const struct bench_backend bench_backend_talloc = {
     .name = "talloc",
-    .label = "talloc pool sized to a round: talloc_size / talloc_free_children",
     .run = b_run,
 };
 #else
 const struct bench_backend bench_backend_talloc = {
     .name = "talloc",
-    .label = "talloc pool sized to a round: talloc_size / talloc_free_children",
     .skip_why = "talloc not found when configured (pkg-config talloc)",
 };
 #endif

@@ -44,14 +44,12 @@ static enum bench_status init_guarded(char *why, size_t why_size)
 
 const struct bench_backend bench_backend_wsheap = {
     .name = "wsheap",
-    .label = "wsheap arena: WsAlloc/WsResetHeap through libwsheap.so",
     .process_init = init_arena,
     .run = b_run,
 };
 
 const struct bench_backend bench_backend_wsheap_guarded = {
     .name = "wsheap-guarded",
-    .label = "wsheap guarded backend, smaller counts",
     .env = "WSHEAP_PAGEHEAP=1",
     .guarded = 1,
     .process_init = init_guarded,
@@ -60,7 +58,6 @@ const struct bench_backend bench_backend_wsheap_guarded = {
 
 const struct bench_backend bench_backend_wsheap_guarded_nostack = {
     .name = "wsheap-guarded-nostack",
-    .label = "the same without allocation stacks, sweep G only",
     .env = "WSHEAP_PAGEHEAP=1 WSHEAP_STACK_DEPTH=0",
     .guarded = 1,
     .only = 1u << BW_G,

@@ -8,9 +8,9 @@
 
 typedef WS_HEAP *b_heap_t;
 
-static inline int b_create(b_heap_t *h, const struct bench_heap_cfg *cfg)
+static inline int b_create(b_heap_t *h, const struct bench_job *j)
 {
-    return WsCreateHeap(cfg->max_size, cfg->trim_size, NULL, 0, h, NULL) == S_OK ? 0 : -1;
+    return WsCreateHeap(j->max_size, j->trim_size, NULL, 0, h, NULL) == S_OK ? 0 : -1;
 }
 
 static inline int b_alloc(b_heap_t h, size_t n, void **p)

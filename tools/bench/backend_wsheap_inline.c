@@ -11,6 +11,5 @@
 
 const struct bench_backend bench_backend_wsheap_inline = {
     .name = "wsheap-inline",
-    .label = "wsheap arena with WSHEAP_INLINE_ALLOC: the fast path inlined into the caller",
     .run = b_run,
 };

@@ -19,7 +19,7 @@ struct pl_heap {
 
 typedef struct pl_heap *b_heap_t;
 
-static inline int b_create(b_heap_t *out, const struct bench_heap_cfg *cfg)
+static inline int b_create(b_heap_t *out, const struct bench_job *j)
 {
     struct pl_heap *h = PL_MALLOC(sizeof *h);
 
@@ -27,19 +27,19 @@ static inline int b_create(b_heap_t *out, const struct bench_heap_cfg *cfg)
     h->n = 0;
     h->cap = 16;
     h->ptrs = h->small;
-    if (cfg->round_allocs > 16) {
-        h->ptrs = PL_MALLOC(cfg->round_allocs * sizeof *h->ptrs);
+    if (j->k > 16) {
+        h->ptrs = PL_MALLOC(j->k * sizeof *h->ptrs);
         if (h->ptrs == NULL) {
             PL_FREE(h);
             return -1;
         }
-        h->cap = cfg->round_allocs;
+        h->cap = j->k;
     }
     *out = h;
     return 0;
 }
 
-/* A round never holds more than round_allocs blocks: a full list fails the row. */
+/* A round never holds more than k blocks: a full list fails the row. */
 static inline int b_alloc(b_heap_t h, size_t n, void **p)
 {
     void *q;

@@ -1,20 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * wsheap-bench output: medians over the repetitions, the text tables (time and ratio to the
- * inline floor, peak RSS, the guarded sweep), the skipped/failed list, and the JSON and SVG (a
- * hand-written bar chart) files.
+ * wsheap-bench output: medians over the repetitions, the text tables (CPU time and ratio to the
+ * inline floor; the guarded sweep), the skipped/failed list, and the JSON (every cell with its
+ * samples and peak RSS) and SVG (a hand-written bar chart of the ratios) files.
  */
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "bench.h"
-
-/* The workloads of the main tables, in column order. */
-static const enum bench_workload main_wl[] = {BW_W1, BW_W2, BW_W3, BW_W4, BW_W5, BW_W1K10};
-#define N_MAIN_WL (sizeof main_wl / sizeof main_wl[0])
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -33,126 +28,83 @@ static double median(const double *v, int n)
     return n % 2 ? tmp[n / 2] : (tmp[n / 2 - 1] + tmp[n / 2]) / 2;
 }
 
-static void summarize_cell(struct bench_cell *c)
-{
-    if (c->state != BC_OK || c->nsamples == 0) return;
-    c->med = median(c->ns, c->nsamples);
-    c->lo = c->hi = c->ns[0];
-    for (int i = 1; i < c->nsamples; i++) {
-        c->lo = c->ns[i] < c->lo ? c->ns[i] : c->lo;
-        c->hi = c->ns[i] > c->hi ? c->ns[i] : c->hi;
-    }
-    c->med_rss = median(c->rss_kib, c->nsamples);
-    c->med_drss = median(c->drss_kib, c->nsamples);
-    c->med_t[0] = median(c->ns_t[0], c->nsamples);
-    c->med_t[1] = median(c->ns_t[1], c->nsamples);
-}
-
 void bench_summarize(struct bench_report *r)
 {
-    for (int w = 0; w < BW_COUNT; w++)
-        for (size_t b = 0; b < bench_backends_count; b++)
-            summarize_cell(&r->cells[w][b]);
-    for (int g = 0; g < r->ngn; g++)
-        for (size_t b = 0; b < bench_backends_count; b++)
-            summarize_cell(&r->gcells[g][b]);
+    for (int col = 0; col < r->ncols; col++) {
+        for (size_t b = 0; b < bench_backends_count; b++) {
+            struct bench_cell *c = &r->cells[col][b];
+
+            if (c->state != BC_OK || c->nsamples == 0) continue;
+            c->med = median(c->ns, c->nsamples);
+            c->lo = c->hi = c->ns[0];
+            for (int i = 1; i < c->nsamples; i++) {
+                c->lo = fmin(c->lo, c->ns[i]);
+                c->hi = fmax(c->hi, c->ns[i]);
+            }
+            c->med_rss = median(c->rss_kib, c->nsamples);
+            c->med_drss = median(c->drss_kib, c->nsamples);
+            c->med_t[0] = median(c->ns_t[0], c->nsamples);
+            c->med_t[1] = median(c->ns_t[1], c->nsamples);
+        }
+    }
 }
 
-static const struct bench_cell *cell(const struct bench_report *r, enum bench_workload w,
-                                     const char *backend)
+/* The floor's (bench_backends[0]) median in column `col`, or NAN. */
+static double floor_ns(const struct bench_report *r, int col)
 {
-    int b = bench_backend_index(backend);
-
-    if (b < 0 || r->cells[w][b].state != BC_OK) return NULL;
-    return &r->cells[w][b];
+    return r->cells[col][0].state == BC_OK ? r->cells[col][0].med : NAN;
 }
 
-/* The inline floor's median for `w`, or NAN. */
-static double floor_ns(const struct bench_report *r, enum bench_workload w)
+/* The number of columns before the guarded sweep's (G is the last workload). */
+static int main_cols(const struct bench_report *r)
 {
-    const struct bench_cell *c = cell(r, w, "floor-inline");
+    int n = 0;
 
-    return c ? c->med : NAN;
+    while (n < r->ncols && r->cols[n].w != BW_G)
+        n++;
+    return n;
 }
 
-static int is_guarded(size_t b)
-{
-    return bench_backends[b]->guarded;
-}
-
-/* Whether backend `b` has a row in the main tables: selected, and runs one of their workloads. */
-static int in_main_tables(const struct bench_report *r, size_t b)
-{
-    for (size_t i = 0; i < N_MAIN_WL; i++)
-        if (r->wl_on[main_wl[i]] && bench_applicable(main_wl[i], b)) return r->be_on[b];
-    return 0;
-}
-
-/* "1.43", "12.7", "885": three significant digits at most. */
-static void fmt_ns(char *buf, size_t size, double ns)
-{
-    if (ns < 10)
-        snprintf(buf, size, "%.2f", ns);
-    else if (ns < 100)
-        snprintf(buf, size, "%.1f", ns);
-    else
-        snprintf(buf, size, "%.0f", ns);
-}
-
-static void fmt_ratio(char *buf, size_t size, double x)
+/* "1.43", "12.7", "885": three significant digits at most, then `suffix`; "?" for NAN. */
+static void fmt3(char *buf, size_t size, double x, const char *suffix)
 {
     if (isnan(x))
         snprintf(buf, size, "?");
-    else if (x < 10)
-        snprintf(buf, size, "%.2fx", x);
-    else if (x < 100)
-        snprintf(buf, size, "%.1fx", x);
     else
-        snprintf(buf, size, "%.0fx", x);
+        snprintf(buf, size, "%.*f%s", x < 10 ? 2 : x < 100 ? 1 : 0, x, suffix);
 }
 
 static const char *state_text(const struct bench_cell *c)
 {
-    switch (c->state) {
-    case BC_FAIL:
-        return "FAIL";
-    case BC_SKIP:
-        return "skip";
-    default:
-        return "n/a";
-    }
+    return c->state == BC_FAIL ? "FAIL" : c->state == BC_SKIP ? "skip" : "n/a";
 }
 
-/* One table over the main workloads: `rss` 0 for the CPU time and ratio to the floor, 1 for
- * the peak RSS. */
-static void print_table(const struct bench_report *r, int rss, FILE *out)
+/* CPU time and ratio to the floor, one column per workload but G. */
+static void print_table(const struct bench_report *r, FILE *out)
 {
-    fprintf(out, "%s, median of %d repetitions\n%-15s",
-            rss ? "Peak RSS of the run's process in MiB (+KiB added by the workload: peak minus "
-                  "RSS before the first heap)"
-                : "CPU ns per allocation (W4: per heap; W5: per thread) (ratio to floor-inline)",
+    int nmain = main_cols(r);
+
+    fprintf(out,
+            "CPU ns per allocation (W4: per heap; W5: per thread) (ratio to floor-inline), "
+            "median of %d repetitions\n%-15s",
             r->reps, "backend");
-    for (size_t i = 0; i < N_MAIN_WL; i++)
-        if (r->wl_on[main_wl[i]])
-            fprintf(out, " %17s",
-                    main_wl[i] == BW_W4 && !rss ? "W4 ns/heap" : r->workload_names[main_wl[i]]);
+    for (int col = 0; col < nmain; col++)
+        fprintf(out, " %17s", r->cols[col].w == BW_W4 ? "W4 ns/heap" : r->cols[col].name);
     for (size_t b = 0; b < bench_backends_count; b++) {
-        if (!in_main_tables(r, b)) continue;
-        fprintf(out, "\n%-14s%s", bench_backends[b]->name, is_guarded(b) ? "*" : " ");
-        for (size_t i = 0; i < N_MAIN_WL; i++) {
-            const struct bench_cell *c = &r->cells[main_wl[i]][b];
+        int shown = 0;
+
+        for (int col = 0; col < nmain; col++)
+            shown |= bench_applicable(r->cols[col].w, b);
+        if (!r->be_on[b] || !shown) continue;
+        fprintf(out, "\n%-14s%s", bench_backends[b]->name, bench_backends[b]->guarded ? "*" : " ");
+        for (int col = 0; col < nmain; col++) {
+            const struct bench_cell *c = &r->cells[col][b];
             char ns[32], ratio[32], text[80];
 
-            if (!r->wl_on[main_wl[i]]) continue;
-            fmt_ns(ns, sizeof ns, c->med);
-            fmt_ratio(ratio, sizeof ratio, c->med / floor_ns(r, main_wl[i]));
-            if (c->state != BC_OK)
-                snprintf(text, sizeof text, "%s", state_text(c));
-            else if (rss)
-                snprintf(text, sizeof text, "%.1f (+%.0f)", c->med_rss / 1024, c->med_drss);
-            else
-                snprintf(text, sizeof text, "%s (%s)", ns, ratio);
-            fprintf(out, " %17s", text);
+            fmt3(ns, sizeof ns, c->med, "");
+            fmt3(ratio, sizeof ratio, c->med / floor_ns(r, col), "x");
+            snprintf(text, sizeof text, "%s (%s)", ns, ratio);
+            fprintf(out, " %17s", c->state == BC_OK ? text : state_text(c));
         }
     }
     fprintf(out,
@@ -165,89 +117,60 @@ static void print_guarded_table(const struct bench_report *r, FILE *out)
 {
     int gb = bench_backend_index("wsheap-guarded"),
         nb = bench_backend_index("wsheap-guarded-nostack"), eb = bench_backend_index("efence");
+    size_t nbe = bench_backends_count;
 
-    if (!r->wl_on[BW_G]) return;
     fprintf(out,
             "Guarded sweep G: N live 32-byte blocks, then reset (Electric Fence: malloc, "
             "then free each); CPU us per block, median\n%-24s",
             "backend");
-    for (int g = 0; g < r->ngn; g++) {
-        char h[32];
-
-        snprintf(h, sizeof h, "N=%zu", r->gn[g]);
-        fprintf(out, " %12s", h);
-    }
-    for (size_t b = 0; b < bench_backends_count + 2; b++) {
-        if (b < bench_backends_count && (!r->be_on[b] || !bench_applicable(BW_G, b))) continue;
+    for (int col = main_cols(r); col < r->ncols; col++)
+        fprintf(out, " %12s", r->cols[col].name + 2); /* "N=1000" */
+    for (size_t b = 0; b < nbe + 2; b++) {
+        if (b < nbe && (!r->be_on[b] || !bench_applicable(BW_G, b))) continue;
         fprintf(out, "\n%-24s",
-                b < bench_backends_count    ? bench_backends[b]->name
-                : b == bench_backends_count ? "(stack capture, us)"
-                                            : "(efence / guarded)");
-        for (int g = 0; g < r->ngn; g++) {
-            const struct bench_cell *c = &r->gcells[g][b < bench_backends_count ? b : 0];
-            const struct bench_cell *gc = &r->gcells[g][gb], *nc = &r->gcells[g][nb],
-                                    *ec = &r->gcells[g][eb];
+                b < nbe    ? bench_backends[b]->name
+                : b == nbe ? "(stack capture, us)"
+                           : "(efence / guarded)");
+        for (int col = main_cols(r); col < r->ncols; col++) {
+            const struct bench_cell *c = r->cells[col], *g = &c[gb], *n = &c[nb], *e = &c[eb];
             char text[32] = "-";
 
-            if (b < bench_backends_count) snprintf(text, sizeof text, "%.2f", c->med / 1000);
-            if (b < bench_backends_count && c->state != BC_OK)
-                snprintf(text, sizeof text, "%s", state_text(c));
-            if (b == bench_backends_count && gc->state == BC_OK && nc->state == BC_OK)
-                snprintf(text, sizeof text, "%.2f", (gc->med - nc->med) / 1000);
-            if (b > bench_backends_count && gc->state == BC_OK && ec->state == BC_OK)
-                fmt_ratio(text, sizeof text, ec->med / gc->med);
+            if (b < nbe && c[b].state == BC_OK)
+                snprintf(text, sizeof text, "%.2f", c[b].med / 1000);
+            else if (b < nbe)
+                snprintf(text, sizeof text, "%s", state_text(&c[b]));
+            else if (b == nbe && g->state == BC_OK && n->state == BC_OK)
+                snprintf(text, sizeof text, "%.2f", (g->med - n->med) / 1000);
+            else if (b > nbe && g->state == BC_OK && e->state == BC_OK)
+                fmt3(text, sizeof text, e->med / g->med, "x");
             fprintf(out, " %12s", text);
         }
     }
     fprintf(out, "\n\n");
 }
 
-static void print_problems(const struct bench_report *r, FILE *out)
+void bench_print_report(const struct bench_report *r, FILE *out)
 {
     int any = 0;
 
+    fprintf(out, "\nwsheap-bench on %s\n", r->machine);
+    if (r->quick) fprintf(out, "QUICK MODE: smoke counts, the numbers below mean nothing\n");
+    if (main_cols(r) > 0) print_table(r, out);
+    if (main_cols(r) < r->ncols) print_guarded_table(r, out);
     for (size_t b = 0; b < bench_backends_count; b++) {
-        for (int w = 0; w < BW_COUNT + r->ngn; w++) {
-            const struct bench_cell *c =
-                w < BW_COUNT ? &r->cells[w][b] : &r->gcells[w - BW_COUNT][b];
-            char name[32];
+        for (int col = 0; col < r->ncols; col++) {
+            const struct bench_cell *c = &r->cells[col][b];
 
             if (c->state != BC_FAIL && c->state != BC_SKIP) continue;
-            if (w < BW_COUNT)
-                snprintf(name, sizeof name, "%s", r->workload_names[w]);
-            else
-                snprintf(name, sizeof name, "G N=%zu", r->gn[w - BW_COUNT]);
-            if (!any) fprintf(out, "Skipped and failed rows:\n");
-            any = 1;
-            fprintf(out, "  %-15s %-8s %s: %s\n", bench_backends[b]->name, name,
+            if (!any++) fprintf(out, "Skipped and failed rows:\n");
+            fprintf(out, "  %-15s %-8s %s: %s\n", bench_backends[b]->name, r->cols[col].name,
                     c->state == BC_FAIL ? "FAILED" : "skipped", c->why);
         }
     }
     if (any) fprintf(out, "\n");
 }
 
-void bench_print_report(const struct bench_report *r, FILE *out)
-{
-    fprintf(out, "\nwsheap-bench on %s\n", r->machine);
-    if (r->quick) fprintf(out, "QUICK MODE: smoke counts, the numbers below mean nothing\n");
-    print_table(r, 0, out);
-    print_table(r, 1, out);
-    print_guarded_table(r, out);
-    print_problems(r, out);
-    fprintf(out, "Backends:\n");
-    for (size_t b = 0; b < bench_backends_count; b++)
-        if (r->be_on[b])
-            fprintf(out, "  %-22s %s\n", bench_backends[b]->name, bench_backends[b]->label);
-}
-
 /* --- JSON ----------------------------------------------------------------------------------- */
-
-static const char *state_name(enum bench_cell_state s)
-{
-    static const char *const n[] = {"n/a", "ok", "failed", "skipped"};
-
-    return n[s];
-}
 
 static void json_string(FILE *f, const char *s)
 {
@@ -263,47 +186,41 @@ static void json_string(FILE *f, const char *s)
     fputc('"', f);
 }
 
-static void json_num(FILE *f, double x)
+/* `prefix`, then `x` as a JSON number (null when not finite). */
+static void json_num(FILE *f, const char *prefix, double x)
 {
-    if (isnan(x) || isinf(x))
-        fputs("null", f);
-    else
+    fputs(prefix, f);
+    if (isfinite(x))
         fprintf(f, "%.6g", x);
+    else
+        fputs("null", f);
 }
 
-static void json_cell(FILE *f, const struct bench_report *r, const char *wl, size_t n, size_t b,
-                      const struct bench_cell *c, double floor, int *first)
+static void json_cell(FILE *f, const struct bench_report *r, int col, size_t b)
 {
-    fprintf(f, "%s\n    {\"workload\": \"%s\", ", *first ? "" : ",", wl);
-    *first = 0;
-    if (n) fprintf(f, "\"n\": %zu, ", n);
+    static const char *const state_name[] = {"n/a", "ok", "failed", "skipped"};
+    const struct bench_cell *c = &r->cells[col][b];
+    enum bench_workload w = r->cols[col].w;
+
+    fprintf(f, "\n    {\"workload\": \"%s\", ", bench_workload_names[w]);
+    if (w == BW_G) fprintf(f, "\"n\": %zu, ", r->cols[col].n);
     fprintf(f, "\"backend\": \"%s\", \"state\": \"%s\"", bench_backends[b]->name,
-            state_name(c->state));
+            state_name[c->state]);
     if (c->state == BC_OK) {
-        fprintf(f, ", \"unit\": \"%s\", \"ns_median\": ",
-                strcmp(wl, "W4") == 0 ? "heap" : "allocation");
-        json_num(f, c->med);
-        fputs(", \"ns_min\": ", f);
-        json_num(f, c->lo);
-        fputs(", \"ns_max\": ", f);
-        json_num(f, c->hi);
-        fputs(", \"ratio_to_floor\": ", f);
-        json_num(f, n ? NAN : c->med / floor);
-        fputs(", \"rss_peak_kib\": ", f);
-        json_num(f, c->med_rss);
-        fputs(", \"rss_added_kib\": ", f);
-        json_num(f, c->med_drss);
+        fprintf(f, ", \"unit\": \"%s\"", w == BW_W4 ? "heap" : "allocation");
+        json_num(f, ", \"ns_median\": ", c->med);
+        json_num(f, ", \"ns_min\": ", c->lo);
+        json_num(f, ", \"ns_max\": ", c->hi);
+        json_num(f, ", \"ratio_to_floor\": ", c->med / floor_ns(r, col));
+        json_num(f, ", \"rss_peak_kib\": ", c->med_rss);
+        json_num(f, ", \"rss_added_kib\": ", c->med_drss);
         fprintf(f, ", \"units_per_run\": %llu, \"samples_ns\": [", (unsigned long long)c->units);
-        for (int i = 0; i < c->nsamples; i++) {
-            if (i) fputs(", ", f);
-            json_num(f, c->ns[i]);
-        }
+        for (int i = 0; i < c->nsamples; i++)
+            json_num(f, i ? ", " : "", c->ns[i]);
         fputc(']', f);
-        if (strcmp(wl, "W5") == 0) {
-            fputs(", \"ns_thread\": [", f);
-            json_num(f, c->med_t[0]);
-            fputs(", ", f);
-            json_num(f, c->med_t[1]);
+        if (w == BW_W5) {
+            json_num(f, ", \"ns_thread\": [", c->med_t[0]);
+            json_num(f, ", ", c->med_t[1]);
             fputc(']', f);
         }
     } else if (c->why[0]) {
@@ -311,13 +228,12 @@ static void json_cell(FILE *f, const struct bench_report *r, const char *wl, siz
         json_string(f, c->why);
     }
     fputc('}', f);
-    (void)r;
 }
 
 int bench_write_json(const struct bench_report *r, const char *path)
 {
     FILE *f = fopen(path, "w");
-    int first = 1;
+    const char *sep = "";
 
     if (f == NULL) {
         perror(path);
@@ -327,31 +243,27 @@ int bench_write_json(const struct bench_report *r, const char *path)
     json_string(f, r->machine);
     fprintf(f, ",\n  \"reps\": %d,\n  \"quick\": %s,\n  \"seed\": %llu,\n  \"workloads\": {",
             r->reps, r->quick ? "true" : "false", (unsigned long long)r->seed);
-    for (int w = 0, fw = 1; w < BW_COUNT; w++) {
-        const struct bench_job *j = &r->jobs[w];
+    for (int col = 0; col < main_cols(r); col++, sep = ",") {
+        const struct bench_job *j = &r->jobs[r->cols[col].w];
 
-        if (!r->wl_on[w] || w == BW_G) continue;
         fprintf(f,
                 "%s\n    \"%s\": {\"rounds\": %llu, \"warmup_rounds\": %llu, \"k\": %zu, "
                 "\"nheaps\": %zu, \"guarded_rounds\": %llu, \"max_size\": %zu, "
                 "\"trim_size\": %zu}",
-                fw ? "" : ",", r->workload_names[w], (unsigned long long)j->rounds,
+                sep, r->cols[col].name, (unsigned long long)j->rounds,
                 (unsigned long long)j->warmup_rounds, j->k, j->nheaps,
-                (unsigned long long)r->gjobs[w].rounds, j->max_size, j->trim_size);
-        fw = 0;
+                (unsigned long long)r->gjobs[r->cols[col].w].rounds, j->max_size, j->trim_size);
     }
     fputs("\n  },\n  \"results\": [", f);
-    for (int w = 0; w < BW_COUNT; w++) {
-        if (!r->wl_on[w] || w == BW_G) continue;
-        for (size_t b = 0; b < bench_backends_count; b++)
-            if (r->be_on[b] && r->cells[w][b].state != BC_NA)
-                json_cell(f, r, r->workload_names[w], 0, b, &r->cells[w][b],
-                          floor_ns(r, (enum bench_workload)w), &first);
+    sep = "";
+    for (int col = 0; col < r->ncols; col++) {
+        for (size_t b = 0; b < bench_backends_count; b++) {
+            if (!r->be_on[b] || r->cells[col][b].state == BC_NA) continue;
+            fputs(sep, f);
+            json_cell(f, r, col, b);
+            sep = ",";
+        }
     }
-    for (int g = 0; r->wl_on[BW_G] && g < r->ngn; g++)
-        for (size_t b = 0; b < bench_backends_count; b++)
-            if (r->be_on[b] && r->gcells[g][b].state != BC_NA)
-                json_cell(f, r, "G", r->gn[g], b, &r->gcells[g][b], NAN, &first);
     fputs("\n  ]\n}\n", f);
     return fclose(f) == 0 ? 0 : -1;
 }
@@ -379,6 +291,13 @@ static void svg_text(FILE *f, const char *s)
     }
 }
 
+/* Whether cell (col, b) has a bar: an unguarded row that ran, in a column the floor ran. */
+static int has_bar(const struct bench_report *r, int col, size_t b)
+{
+    return r->be_on[b] && !bench_backends[b]->guarded && r->cells[col][b].state == BC_OK &&
+           !isnan(floor_ns(r, col));
+}
+
 int bench_write_svg(const struct bench_report *r, const char *path)
 {
     const int label_w = 130, plot_x = 140, plot_w = 600, bar_h = 13, gap = 3, width = 900;
@@ -387,18 +306,12 @@ int bench_write_svg(const struct bench_report *r, const char *path)
     FILE *f;
 
     /* Axis: 1x .. the next power of ten above the largest ratio shown. */
-    for (size_t i = 0; i < N_MAIN_WL; i++) {
-        enum bench_workload w = main_wl[i];
-        double fl = floor_ns(r, w);
-
-        if (!r->wl_on[w] || isnan(fl)) continue;
-        height += 24;
+    for (int col = 0; col < main_cols(r); col++) {
+        height += isnan(floor_ns(r, col)) ? 0 : 24;
         for (size_t b = 0; b < bench_backends_count; b++) {
-            const struct bench_cell *c = &r->cells[w][b];
-
-            if (!r->be_on[b] || is_guarded(b) || c->state != BC_OK) continue;
+            if (!has_bar(r, col, b)) continue;
             height += bar_h + gap;
-            if (c->med / fl > max_ratio) max_ratio = c->med / fl;
+            max_ratio = fmax(max_ratio, r->cells[col][b].med / floor_ns(r, col));
         }
     }
     decades = ceil(log10(max_ratio));
@@ -431,25 +344,21 @@ int bench_write_svg(const struct bench_report *r, const char *path)
                 x, height - 8, pow(10, d));
     }
     y = 60;
-    for (size_t i = 0; i < N_MAIN_WL; i++) {
-        enum bench_workload w = main_wl[i];
-        double fl = floor_ns(r, w);
-
-        if (!r->wl_on[w] || isnan(fl)) continue;
+    for (int col = 0; col < main_cols(r); col++) {
+        if (isnan(floor_ns(r, col))) continue;
         fprintf(f, "<text x=\"10\" y=\"%d\" font-weight=\"bold\">%s</text>\n", y + 12,
-                w == BW_W4 ? "W4 (per heap)" : r->workload_names[w]);
+                r->cols[col].w == BW_W4 ? "W4 (per heap)" : r->cols[col].name);
         y += 20;
         for (size_t b = 0; b < bench_backends_count; b++) {
-            const struct bench_cell *c = &r->cells[w][b];
-            double ratio, len;
+            const struct bench_cell *c = &r->cells[col][b];
+            double ratio = c->med / floor_ns(r, col), len;
             char ns[32], rt[32];
 
-            if (!r->be_on[b] || is_guarded(b) || c->state != BC_OK) continue;
-            ratio = c->med / fl;
+            if (!has_bar(r, col, b)) continue;
             len = ratio > 1 ? plot_w * log10(ratio) / decades : 0;
             if (len < 2) len = 2;
-            fmt_ns(ns, sizeof ns, c->med);
-            fmt_ratio(rt, sizeof rt, ratio);
+            fmt3(ns, sizeof ns, c->med, "");
+            fmt3(rt, sizeof rt, ratio, "x");
             fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\">%s</text>\n", label_w,
                     y + bar_h - 3, bench_backends[b]->name);
             fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"%.1f\" height=\"%d\" fill=\"%s\"/>\n",

@@ -4,8 +4,8 @@
  * bump-pointer floor and the allocators a C programmer would otherwise use for per-message
  * memory (APR pools, glibc obstack, mimalloc, talloc, glibc malloc), and of the guarded backend
  * against Electric Fence. The workloads are described in docs/PERFORMANCE.md and in bench.h.
- * This file is the driver; the loops are in workload_impl.h, the adapters in backend_*.c, the
- * output in report.c.
+ * This file is the driver (options, size tables, one child per run); the loops are in
+ * workload_impl.h, the adapters in backend_*.c, the output in report.c.
  *
  * Every run happens in a fresh child process (this program re-executed with the same options
  * and a hidden --child), so each row gets a clean address space, its own peak RSS and its own
@@ -44,7 +44,7 @@ const struct bench_backend *const bench_backends[] = {
 };
 const size_t bench_backends_count = sizeof bench_backends / sizeof bench_backends[0];
 
-static const char *const workload_names[BW_COUNT] = {"W1", "W2", "W3", "W4", "W5", "W1K10", "G"};
+const char *const bench_workload_names[BW_COUNT] = {"W1", "W2", "W3", "W4", "W5", "W1K10", "G"};
 
 int bench_backend_index(const char *name)
 {
@@ -66,14 +66,13 @@ int bench_applicable(enum bench_workload w, size_t b)
 /* --- Options ---------------------------------------------------------------------------------- */
 
 struct opts {
-    int wl_on[BW_COUNT];
     int be_on[BENCH_MAX_BACKENDS];
+    struct bench_column cols[BENCH_MAX_COLS]; /* the selected workloads; G once per --guarded-n */
+    int ncols;
     long long reps, rounds, k, seed, max_size, trim_size; /* -1 for rounds, k: the default */
-    size_t gn[BENCH_MAX_GN];
-    int ngn;
     const char *only, *backends, *guarded_n, *json, *svg;
-    const char *child; /* hidden: "backend,workload,guarded-n column,validate" */
-    long long quick, callgrind, list, verbose;
+    const char *child; /* hidden: "backend,column,validate" */
+    long long quick, callgrind, list;
 };
 
 static void usage(FILE *f)
@@ -88,22 +87,15 @@ static void usage(FILE *f)
           "  --seed=N            seed of the size tables (default 1)\n"
           "  --max-size=B, --trim-size=B   WsCreateHeap's (default 1 GiB, 64 MiB)\n"
           "  --guarded-n=N,...   live blocks in the guarded sweep G (default 1000,30000)\n"
-          "  --json FILE, --svg FILE   all results, and a bar chart of the ratios to the floor\n"
+          "  --json FILE, --svg FILE   all results with peak RSS, and a bar chart of the ratios\n"
           "  --quick             smoke test: tiny counts, one repetition; exit 0 only when every\n"
           "                      validation passed (no timing assertions)\n"
           "  --callgrind-mode    one workload (--only) with one backend (--backends) once, here,\n"
           "                      without warm-up or children, with the environment as it is;\n"
           "                      for callgrind.sh\n"
           "  --list              the backends, the environment each needs, whether built in\n"
-          "  --verbose           show each child's output\n",
+          "                      (docs/PERFORMANCE.md describes them)\n",
           f);
-}
-
-static int workload_by_name(const char *s)
-{
-    for (int w = 0; w < BW_COUNT; w++)
-        if (strcasecmp(workload_names[w], s) == 0) return w;
-    return -1;
 }
 
 static long long parse_num(const char *opt, const char *v)
@@ -120,23 +112,27 @@ static long long parse_num(const char *opt, const char *v)
     return x;
 }
 
-/* Applies the comma-separated `list` of --only (kind 'w'), --backends ('b') or --guarded-n. */
-static void parse_list(const char *list, char kind, struct opts *o)
+/* Applies the comma-separated `list` of --only (kind 'w': flags in `on`), --backends ('b': flags
+ * in `on`) or --guarded-n ('g': appended to gn[0..*ngn)). */
+static void parse_list(const char *list, char kind, int *on, size_t *gn, int *ngn)
 {
     char buf[512], *save = NULL;
 
     snprintf(buf, sizeof buf, "%s", list);
     for (char *it = strtok_r(buf, ",", &save); it; it = strtok_r(NULL, ",", &save)) {
-        int i = kind == 'w' ? workload_by_name(it) : kind == 'b' ? bench_backend_index(it) : 0;
+        int i = kind == 'b' ? bench_backend_index(it) : kind == 'w' ? -1 : 0;
 
+        for (int w = 0; kind == 'w' && w < BW_COUNT; w++)
+            if (strcasecmp(bench_workload_names[w], it) == 0) i = w;
         if (i < 0) {
             fprintf(stderr, "wsheap-bench: unknown %s '%s' (--help, --list)\n",
                     kind == 'w' ? "workload" : "backend", it);
             exit(2);
         }
-        if (kind == 'w') o->wl_on[i] = 1;
-        if (kind == 'b') o->be_on[i] = 1;
-        if (kind == 'g' && o->ngn < BENCH_MAX_GN) o->gn[o->ngn++] = (size_t)parse_num("-n", it);
+        if (kind != 'g')
+            on[i] = 1;
+        else if (*ngn < BENCH_MAX_GN && (gn[*ngn] = (size_t)parse_num("--guarded-n", it)) > 0)
+            (*ngn)++;
     }
 }
 
@@ -163,8 +159,10 @@ static void parse_args(int argc, char **argv, struct opts *o)
         {"--quick", 'f', offsetof(struct opts, quick)},
         {"--callgrind-mode", 'f', offsetof(struct opts, callgrind)},
         {"--list", 'f', offsetof(struct opts, list)},
-        {"--verbose", 'f', offsetof(struct opts, verbose)},
     };
+    const size_t nt = sizeof table / sizeof table[0];
+    int wl_on[BW_COUNT] = {0}, ngn = 0;
+    size_t gn[BENCH_MAX_GN];
 
     *o = (struct opts){.reps = 7,
                        .rounds = -1,
@@ -180,12 +178,11 @@ static void parse_args(int argc, char **argv, struct opts *o)
             usage(stdout);
             exit(0);
         }
-        while (t < sizeof table / sizeof table[0] &&
-               (strlen(table[t].name) != nlen || strncmp(a, table[t].name, nlen) != 0))
+        while (t < nt && (strlen(table[t].name) != nlen || strncmp(a, table[t].name, nlen) != 0))
             t++;
-        if (t < sizeof table / sizeof table[0] && table[t].kind != 'f' && !v && i + 1 < argc)
+        if (t < nt && table[t].kind != 'f' && !v && i + 1 < argc)
             v = argv[++i]; /* --json FILE as well as --json=FILE */
-        if (t == sizeof table / sizeof table[0] || (table[t].kind == 'f') != (v == NULL)) {
+        if (t == nt || (table[t].kind == 'f') != (v == NULL)) {
             fprintf(stderr, "wsheap-bench: unknown option, or a value missing: '%s'\n", a);
             usage(stderr);
             exit(2);
@@ -201,11 +198,23 @@ static void parse_args(int argc, char **argv, struct opts *o)
         fprintf(stderr, "wsheap-bench: --reps must be 1..%d, --k at least 1\n", BENCH_MAX_REPS);
         exit(2);
     }
-    parse_list(o->only ? o->only : "W1,W2,W3,W4,W5,W1K10,G", 'w', o);
+    parse_list(o->only ? o->only : "W1,W2,W3,W4,W5,W1K10,G", 'w', wl_on, NULL, NULL);
     for (size_t b = 0; b < bench_backends_count; b++)
         o->be_on[b] = o->backends == NULL;
-    if (o->backends) parse_list(o->backends, 'b', o);
-    parse_list(o->guarded_n ? o->guarded_n : o->quick ? "1000" : "1000,30000", 'g', o);
+    if (o->backends) parse_list(o->backends, 'b', o->be_on, NULL, NULL);
+    parse_list(o->guarded_n ? o->guarded_n : o->quick ? "1000" : "1000,30000", 'g', NULL, gn, &ngn);
+    for (int w = 0; w < BW_COUNT; w++) {
+        for (int g = 0; wl_on[w] && g < (w == BW_G ? ngn : 1); g++) {
+            struct bench_column *c = &o->cols[o->ncols++];
+
+            c->w = (enum bench_workload)w;
+            c->n = w == BW_G ? gn[g] : 0;
+            if (w == BW_G)
+                snprintf(c->name, sizeof c->name, "G N=%zu", c->n);
+            else
+                snprintf(c->name, sizeof c->name, "%s", bench_workload_names[w]);
+        }
+    }
 }
 
 /* --- Jobs and size tables --------------------------------------------------------------------- */
@@ -235,7 +244,6 @@ static void make_job(const struct opts *o, enum bench_workload w, size_t b, size
     j->rounds = d[w].rounds[col];
     j->warmup_rounds = d[w].warmup[col];
     if (w == BW_G) {
-        gn = gn ? gn : 1000;
         j->k = gn;
         j->const_size = 32;
         j->rounds = o->quick ? 2 : gn >= 30000 ? 1 : 30000 / gn;
@@ -255,7 +263,24 @@ static void make_job(const struct opts *o, enum bench_workload w, size_t b, size
     j->trim_size = o->trim_size;
 }
 
-/* Builds the job's size table (deterministic from the seed) and its round_bytes hint. */
+/* splitmix64, the deterministic generator behind every size table. */
+static uint64_t rand_next(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9e3779b97f4a7c15u);
+
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+    return z ^ (z >> 31);
+}
+
+/* Uniform in [lo, hi]; the modulo bias is irrelevant at these ranges. */
+static uint32_t uniform(uint64_t *state, uint32_t lo, uint32_t hi)
+{
+    return lo + (uint32_t)(rand_next(state) % (uint64_t)(hi - lo + 1));
+}
+
+/* Builds the job's size table, deterministic from the seed (W3: 4 KiB..256 KiB, uniform; the
+ * others W1's mix: 70% 8-64 B, 25% 65-512 B, 5% 513-4096 B), and its round_bytes hint. */
 static void make_table(uint64_t seed, struct bench_job *j)
 {
     enum bench_workload like = j->workload == BW_W5 ? BW_W1 : j->workload;
@@ -269,11 +294,15 @@ static void make_table(uint64_t seed, struct bench_job *j)
         fprintf(stderr, "wsheap-bench: out of memory for the size table\n");
         exit(1);
     }
-    if (j->workload == BW_W3)
-        bench_fill_w3_sizes(t, n, &state);
-    else
-        bench_fill_w1_sizes(t, n, &state);
-    for (size_t r = 0; r < n / j->k; r++) {
+    for (size_t i = 0; i < n; i++) {
+        uint32_t pick = like == BW_W3 ? 100 : (uint32_t)(rand_next(&state) % 100u);
+
+        t[i] = pick < 70    ? uniform(&state, 8, 64)
+               : pick < 95  ? uniform(&state, 65, 512)
+               : pick < 100 ? uniform(&state, 513, 4096)
+                            : uniform(&state, 4096, 256 * 1024);
+    }
+    for (size_t r = 0; r < j->table_rounds; r++) {
         size_t sum = 0;
 
         for (size_t i = 0; i < j->k; i++)
@@ -285,15 +314,15 @@ static void make_table(uint64_t seed, struct bench_job *j)
 
 /* --- Child side and callgrind mode: one run in this process ----------------------------------- */
 
-/* Runs workload `w` (G: with gn[col] live blocks) with backend `b` in this process; without
- * warm-up in callgrind mode. Returns the status; fills `j` and `res`. */
-static enum bench_status run_one(const struct opts *o, size_t b, int w, int col, int validate,
-                                 struct bench_job *j, struct bench_result *res)
+/* Runs column `c` with backend `b` in this process; without warm-up in callgrind mode. Returns
+ * the status; fills `j` and `res`. */
+static enum bench_status run_one(const struct opts *o, size_t b, const struct bench_column *c,
+                                 int validate, struct bench_job *j, struct bench_result *res)
 {
     const struct bench_backend *be = bench_backends[b];
     enum bench_status st;
 
-    make_job(o, (enum bench_workload)w, b, o->gn[col], j);
+    make_job(o, c->w, b, c->n, j);
     j->validate = validate;
     if (o->callgrind) j->warmup_rounds = 0;
     make_table(o->seed, j);
@@ -316,41 +345,43 @@ struct child_msg {
 
 static int child_main(const struct opts *o)
 {
-    unsigned b, w, col, validate;
+    unsigned b, col, validate;
     struct bench_job j;
     struct child_msg m;
 
-    if (sscanf(o->child, "%u,%u,%u,%u", &b, &w, &col, &validate) != 4 ||
-        b >= bench_backends_count || w >= BW_COUNT || col >= (unsigned)o->ngn)
+    if (sscanf(o->child, "%u,%u,%u", &b, &col, &validate) != 3 || b >= bench_backends_count ||
+        col >= (unsigned)o->ncols)
         return 2;
     alarm(o->quick ? 120 : 900);
-    m.st = run_one(o, b, (int)w, (int)col, (int)validate, &j, &m.res);
+    m.st = run_one(o, b, &o->cols[col], (int)validate, &j, &m.res);
+    free((void *)j.sizes);
     return write(3, &m, sizeof m) == (ssize_t)sizeof m ? 0 : 1;
 }
 
 static int callgrind_main(const struct opts *o)
 {
-    int w = -1, b = -1, nw = 0, nb = 0;
+    const struct bench_column *c = &o->cols[0];
+    int b = -1, nb = 0;
     struct bench_job j;
     struct bench_result res;
     enum bench_status st;
 
-    for (int i = 0; i < BW_COUNT; i++)
-        if (o->wl_on[i]) w = i, nw++;
     for (size_t i = 0; i < bench_backends_count; i++)
         if (o->be_on[i]) b = (int)i, nb++;
-    if (nw != 1 || nb != 1 || w == BW_W5) {
+    if (o->ncols == 0 || o->cols[o->ncols - 1].w != c->w || c->w == BW_W5 || nb != 1) {
         fprintf(stderr, "wsheap-bench: --callgrind-mode needs exactly one of W1 W2 W3 W4 W1K10 G "
                         "(--only) and one backend (--backends); G uses the first --guarded-n\n");
         return 2;
     }
-    if ((st = run_one(o, (size_t)b, w, 0, 0, &j, &res)) != BS_OK) {
-        fprintf(stderr, "wsheap-bench: %s %s: %s: %s\n", workload_names[w], bench_backends[b]->name,
+    st = run_one(o, (size_t)b, c, 0, &j, &res);
+    free((void *)j.sizes);
+    if (st != BS_OK) {
+        fprintf(stderr, "wsheap-bench: %s %s: %s: %s\n", c->name, bench_backends[b]->name,
                 st == BS_SKIP ? "skipped" : "FAILED", res.message);
         return 1;
     }
     /* units: allocations, or heaps for W4 */
-    printf("workload=%s backend=%s rounds=%llu k=%zu units=%llu\n", workload_names[w],
+    printf("workload=%s backend=%s rounds=%llu k=%zu units=%llu\n", bench_workload_names[c->w],
            bench_backends[b]->name, (unsigned long long)j.rounds, j.k,
            (unsigned long long)res.units);
     return 0;
@@ -376,32 +407,28 @@ static void apply_env(const char *env)
     }
 }
 
-/* Runs one (backend, workload, column) in a fresh child: this program re-executed with the same
- * options and --child. Its output goes to a pipe (shown with --verbose, and its last line when
- * it dies); its result comes back on fd 3. */
-static void spawn_run(const struct opts *o, size_t b, int w, int col, int validate,
-                      enum bench_status *st, struct bench_result *res)
+/* Runs one (backend, column) in a fresh child: this program re-executed with the same options
+ * and --child. Its result comes back on fd 3; its output goes where ours does. */
+static void spawn_run(size_t b, int col, int validate, enum bench_status *st,
+                      struct bench_result *res)
 {
-    char child[64], *argv[bench_argc + 2], out[16384];
-    int opipe[2], rpipe[2], status;
-    size_t len = 0;
+    char child[64], *argv[bench_argc + 2];
+    int rpipe[2], status;
     ssize_t got;
     struct child_msg m;
     pid_t pid;
 
     memset(res, 0, sizeof *res);
     *st = BS_FAIL;
-    snprintf(child, sizeof child, "--child=%zu,%d,%d,%d", b, w, col, validate);
+    snprintf(child, sizeof child, "--child=%zu,%d,%d", b, col, validate);
     memcpy(argv, bench_argv, (size_t)bench_argc * sizeof *argv);
     argv[bench_argc] = child;
     argv[bench_argc + 1] = NULL;
-    if (pipe(opipe) != 0 || pipe(rpipe) != 0 || (pid = fork()) < 0) {
+    if (pipe(rpipe) != 0 || (pid = fork()) < 0) {
         snprintf(res->message, sizeof res->message, "pipe/fork: %s", strerror(errno));
         return;
     }
     if (pid == 0) {
-        dup2(opipe[1], 1);
-        dup2(opipe[1], 2);
         dup2(rpipe[1], 3);
         unsetenv("WSHEAP_PAGEHEAP");
         unsetenv("LD_PRELOAD");
@@ -410,46 +437,26 @@ static void spawn_run(const struct opts *o, size_t b, int w, int col, int valida
         fprintf(stderr, "wsheap-bench: exec /proc/self/exe: %s\n", strerror(errno));
         _exit(127);
     }
-    close(opipe[1]);
     close(rpipe[1]);
-    /* Keep the last sizeof out bytes of the output. */
-    while ((got = read(opipe[0], out + len, sizeof out - 1 - len)) != 0) {
-        if (got < 0 && errno == EINTR) continue;
-        if (got < 0) break;
-        if (o->verbose) fprintf(stderr, "%.*s", (int)got, out + len);
-        len += (size_t)got;
-        if (len > sizeof out / 2) {
-            memmove(out, out + len - sizeof out / 4, sizeof out / 4);
-            len = sizeof out / 4;
-        }
-    }
-    out[len] = '\0';
-    close(opipe[0]);
-    got = read(rpipe[0], &m, sizeof m);
+    while ((got = read(rpipe[0], &m, sizeof m)) < 0 && errno == EINTR)
+        ;
     close(rpipe[0]);
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
         ;
     if (got == (ssize_t)sizeof m) {
         *st = m.st;
         *res = m.res;
-        return;
+    } else if (WIFSIGNALED(status)) {
+        snprintf(res->message, sizeof res->message, "child killed by signal %d%s", WTERMSIG(status),
+                 WTERMSIG(status) == SIGALRM ? " (timeout)" : "");
+    } else {
+        snprintf(res->message, sizeof res->message, "child exited %d (its output is above)",
+                 WIFEXITED(status) ? WEXITSTATUS(status) : -1);
     }
-    /* No result: the child died. Say how, with its last line of output. */
-    while (len > 0 && out[len - 1] == '\n')
-        out[--len] = '\0';
-    char *last = strrchr(out, '\n') ? strrchr(out, '\n') + 1 : out;
-    if (WIFSIGNALED(status))
-        snprintf(res->message, sizeof res->message, "child killed by signal %d%s%s%.120s",
-                 WTERMSIG(status), WTERMSIG(status) == SIGALRM ? " (timeout)" : "",
-                 *last ? ": " : "", last);
-    else
-        snprintf(res->message, sizeof res->message, "child exited %d%s%.120s",
-                 WIFEXITED(status) ? WEXITSTATUS(status) : -1, *last ? ": " : "", last);
 }
 
 /* Records one child's outcome in a cell. */
-static void record(struct bench_cell *c, enum bench_workload w, enum bench_status st,
-                   const struct bench_result *res)
+static void record(struct bench_cell *c, enum bench_status st, const struct bench_result *res)
 {
     if (st != BS_OK || res->units == 0) {
         c->state = st == BS_SKIP ? BC_SKIP : BC_FAIL;
@@ -459,9 +466,8 @@ static void record(struct bench_cell *c, enum bench_workload w, enum bench_statu
     c->state = BC_OK;
     c->units = res->units;
     c->ns[c->nsamples] = (double)res->cpu_ns / (double)res->units;
-    if (w == BW_W5)
-        for (int t = 0; t < 2; t++)
-            c->ns_t[t][c->nsamples] = (double)res->cpu_ns_t[t] / (double)res->units;
+    for (int t = 0; t < 2; t++)
+        c->ns_t[t][c->nsamples] = (double)res->cpu_ns_t[t] / (double)res->units;
     c->rss_kib[c->nsamples] = (double)res->rss_peak_kib;
     c->drss_kib[c->nsamples] = (double)res->rss_peak_kib - (double)res->rss_before_kib;
     c->nsamples++;
@@ -484,29 +490,14 @@ static void describe_machine(char *buf, size_t size)
     snprintf(buf, size, "%s, %ld CPUs, Linux %s", model, sysconf(_SC_NPROCESSORS_ONLN), u.release);
 }
 
-/* Electric Fence maps two areas per live block and dies at vm.max_map_count (65530 by
- * default, so near 32.7k blocks): rather than crash, mark the sweep sizes past that skipped.
- * Asking for that backend alone (--backends=efence) still runs them, to show the crash. */
-static int efence_past_limit(const struct opts *o, size_t b, size_t n, struct bench_cell *c)
+/* Why backend `b` skips column `c` without starting a child, or NULL: not built in, or
+ * Electric Fence with more live blocks than vm.max_map_count's default allows. */
+static const char *skip_why(size_t b, const struct bench_column *c)
 {
-    long max_maps = 65530;
-    int alone = 1;
-    FILE *f;
-
-    if (bench_backends[b] != &bench_backend_efence) return 0;
-    for (size_t i = 0; i < bench_backends_count; i++)
-        alone &= i == b || !o->be_on[i];
-    if ((f = fopen("/proc/sys/vm/max_map_count", "r")) != NULL) {
-        if (fscanf(f, "%ld", &max_maps) != 1) max_maps = 65530;
-        fclose(f);
-    }
-    if (alone || (long)(2 * n) < max_maps) return 0;
-    c->state = BC_SKIP;
-    snprintf(c->why, sizeof c->why,
-             "%zu live blocks need %zu mappings, vm.max_map_count is %ld: Electric Fence dies "
-             "there (--backends=efence alone runs it anyway)",
-             n, 2 * n, max_maps);
-    return 1;
+    if (bench_backends[b] == &bench_backend_efence && c->w == BW_G && 2 * c->n >= 65530)
+        return "Electric Fence maps two areas per live block and dies at vm.max_map_count "
+               "(65530 by default)";
+    return bench_backends[b]->skip_why;
 }
 
 static int parent_main(struct opts *o)
@@ -519,14 +510,12 @@ static int parent_main(struct opts *o)
     if (o->quick) o->reps = 1;
     r->reps = (int)o->reps;
     greps = r->reps < 3 ? r->reps : 3; /* guarded rows: at most 3 repetitions */
-    r->quick = o->quick;
-    r->seed = o->seed;
-    r->ngn = o->ngn;
-    memcpy(r->gn, o->gn, sizeof r->gn);
-    memcpy(r->wl_on, o->wl_on, sizeof r->wl_on);
+    r->quick = (int)o->quick;
+    r->seed = (uint64_t)o->seed;
+    r->ncols = o->ncols;
+    memcpy(r->cols, o->cols, sizeof r->cols);
     memcpy(r->be_on, o->be_on, sizeof r->be_on);
-    for (int w = 0; w < BW_COUNT; w++) {
-        r->workload_names[w] = workload_names[w];
+    for (int w = 0; w < BW_G; w++) {
         make_job(o, (enum bench_workload)w, 0, 0, &r->jobs[w]);
         make_job(o, (enum bench_workload)w, (size_t)bench_backend_index("wsheap-guarded"), 0,
                  &r->gjobs[w]);
@@ -534,45 +523,35 @@ static int parent_main(struct opts *o)
     describe_machine(r->machine, sizeof r->machine);
 
     for (int rep = 0; rep < r->reps; rep++) {
-        for (int w = 0; w < BW_COUNT; w++) {
-            if (!o->wl_on[w]) continue;
-            fprintf(stderr, "wsheap-bench: rep %d/%d %s:", rep + 1, r->reps, workload_names[w]);
-            for (int col = 0; col < (w == BW_G ? o->ngn : 1); col++) {
-                /* Rotate the order each repetition so no backend always runs first. */
-                for (size_t step = 0; step < nb; step++) {
-                    size_t b = (step + (size_t)rep) % nb;
-                    struct bench_cell *c = w == BW_G ? &r->gcells[col][b] : &r->cells[w][b];
-                    struct bench_result res;
-                    enum bench_status st = BS_SKIP;
+        for (int col = 0; col < r->ncols; col++) {
+            fprintf(stderr, "wsheap-bench: rep %d/%d %s:", rep + 1, r->reps, r->cols[col].name);
+            /* Rotate the order each repetition so no backend always runs first. */
+            for (size_t step = 0; step < nb; step++) {
+                size_t b = (step + (size_t)rep) % nb;
+                struct bench_cell *c = &r->cells[col][b];
+                const char *why = skip_why(b, &r->cols[col]);
+                struct bench_result res;
+                enum bench_status st = BS_SKIP;
 
-                    if (!o->be_on[b] || !bench_applicable((enum bench_workload)w, b) ||
-                        c->state == BC_FAIL || c->state == BC_SKIP)
-                        continue;
-                    if (bench_backends[b]->guarded && rep >= greps) continue;
-                    if (w == BW_G && efence_past_limit(o, b, o->gn[col], c)) continue;
-                    if (bench_backends[b]->skip_why != NULL) /* known without a child */
-                        snprintf(res.message, sizeof res.message, "%s",
-                                 bench_backends[b]->skip_why);
-                    else
-                        spawn_run(o, b, w, col, rep == 0, &st, &res);
-                    record(c, (enum bench_workload)w, st, &res);
-                    fprintf(stderr, " %s%s", bench_backends[b]->name,
-                            c->state == BC_FAIL   ? "(FAIL)"
-                            : c->state == BC_SKIP ? "(skip)"
-                                                  : "");
-                }
+                if (!o->be_on[b] || !bench_applicable(r->cols[col].w, b) || c->state == BC_FAIL ||
+                    c->state == BC_SKIP || (bench_backends[b]->guarded && rep >= greps))
+                    continue;
+                if (why != NULL)
+                    snprintf(res.message, sizeof res.message, "%s", why);
+                else
+                    spawn_run(b, col, rep == 0, &st, &res);
+                record(c, st, &res);
+                failures += c->state == BC_FAIL;
+                fprintf(stderr, " %s%s", bench_backends[b]->name,
+                        c->state == BC_FAIL   ? "(FAIL)"
+                        : c->state == BC_SKIP ? "(skip)"
+                                              : "");
             }
             fprintf(stderr, "\n");
         }
     }
     bench_summarize(r);
     bench_print_report(r, stdout);
-    for (size_t b = 0; b < nb; b++) {
-        for (int w = 0; w < BW_COUNT; w++)
-            failures += r->cells[w][b].state == BC_FAIL;
-        for (int g = 0; g < r->ngn; g++)
-            failures += r->gcells[g][b].state == BC_FAIL;
-    }
     if (o->json && bench_write_json(r, o->json) != 0) failures++;
     if (o->svg && bench_write_svg(r, o->svg) != 0) failures++;
     free(r);
@@ -591,10 +570,9 @@ int main(int argc, char **argv)
     if (o.child != NULL) return child_main(&o);
     if (o.list) {
         for (size_t b = 0; b < bench_backends_count; b++)
-            printf("%-22s %s%s%s%s%s\n", bench_backends[b]->name, bench_backends[b]->label,
-                   bench_backends[b]->env ? "; env: " : "",
+            printf("%-22s %s%s%s\n", bench_backends[b]->name,
                    bench_backends[b]->env ? bench_backends[b]->env : "",
-                   bench_backends[b]->skip_why ? " -- skipped: " : "",
+                   bench_backends[b]->skip_why ? " skipped: " : "",
                    bench_backends[b]->skip_why ? bench_backends[b]->skip_why : "");
         return 0;
     }
