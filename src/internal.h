@@ -140,6 +140,13 @@ static inline void wsh_heap_sync_window(struct wsh_heap *heap)
     size_t room = (uintptr_t)heap->limit - (uintptr_t)heap->cur;
     size_t quota_left = (heap->max_size - heap->requested_size) & ~(WSH_ALIGN - 1);
 
+    /* What the fast path relies on: the backend's window lies in its chunk, both ends 8-aligned
+     * (so end is too), and the quota is not overdrawn; then cur <= end <= limit, and end - cur
+     * is at most the quota left. */
+    wsh_assert(((uintptr_t)heap->cur & (WSH_ALIGN - 1)) == 0);
+    wsh_assert(((uintptr_t)heap->limit & (WSH_ALIGN - 1)) == 0);
+    wsh_assert((uintptr_t)heap->cur <= (uintptr_t)heap->limit);
+    wsh_assert(heap->requested_size <= heap->max_size);
     heap->end = (char *)((uintptr_t)heap->cur + (quota_left < room ? quota_left : room));
     if (heap->stats != NULL) heap->end = heap->cur; /* statistics see every WsAlloc */
 }

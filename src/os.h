@@ -52,8 +52,14 @@ bool wsh_os_guard_remove(void *addr, size_t size);
  * request, whatever `count`. */
 size_t wsh_os_guard_install_strided(char *first, size_t stride, size_t count, size_t size);
 
-/* The calling thread's kernel id (gettid). */
+/* The calling thread's kernel id (gettid). Async-signal-safe. */
 int wsh_os_thread_id(void);
+/* Milliseconds of CLOCK_MONOTONIC. Async-signal-safe. */
+long wsh_os_now_ms(void);
+/* Reads `n` bytes at `src` into `dst` without faulting (process_vm_readv on this process, or
+ * a pipe where that is filtered). Returns false when any byte is unreadable; `dst` is then
+ * zero-filled. Async-signal-safe. */
+bool wsh_os_safe_read(void *dst, const void *src, size_t n);
 /* The number of mappings the process has now (lines of /proc/self/maps); 0 when unreadable. */
 size_t wsh_os_count_mappings(void);
 /* vm.max_map_count, read from /proc/sys/vm/max_map_count; the kernel default 65530 when it

@@ -6,38 +6,27 @@
  * reset, under one registry lock. At exit, and on demand through wsheap_print_stats, the sites
  * are printed with a suggested trimSize and maxSize; at exit the heaps never freed are listed.
  */
-#define _GNU_SOURCE
-#include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
-#include <link.h>
-#include <poll.h>
 #include <pthread.h>
-#include <signal.h>
-#include <spawn.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "guarded/guarded.h" /* the stack depot and thread ids */
+#include "arena/policy.h"
 #include "internal.h"
 #include "os.h"
+#include "out.h"
+#include "stack/stack.h"
+#include "stack/symbolize.h"
 #include "stats.h"
 
-extern char **environ;
-
-#define PREFIX          "==wsheap== "
-#define FIRST_CHUNK     ((size_t)4096) /* the arena's first chunk: a reset always keeps one */
-#define NAMES_KEPT      3              /* distinct heap names listed per site */
-#define LEAKS_LISTED    8              /* leaked heaps listed one by one per site */
-#define SITE_BUCKETS    256
-#define SYMBOLIZE_MS    10000 /* addr2line runs longer than this are killed */
-#define ADDR2LINE_BATCH 200   /* addresses per addr2line run */
+#define PREFIX       "==wsheap== "
+#define NAMES_KEPT   3 /* distinct heap names listed per site */
+#define LEAKS_LISTED 8 /* leaked heaps listed one by one per site */
+#define SITE_BUCKETS 256
+#define SYMBOLIZE_MS 10000 /* for the addr2line runs of one batch of sites together */
 
 /* --- Round-size distributions ----------------------------------------------------------------- */
 #define HIST_EXACT   32
@@ -343,369 +332,31 @@ void wsh_stats_heap_freed(struct wsh_heap *heap)
     wsh_os_free(h);
 }
 
-/* --- Output ----------------------------------------------------------------------------------- */
-struct out {
-    char *buf;
-    size_t len, cap;
-    bool failed; /* out of memory: what was built is still written */
-};
+/* --- Output and stacks ------------------------------------------------------------------------ */
 
-static void out_printf(struct out *o, const char *fmt, ...) WSH_PRINTF(2, 3);
+/* The statistics and the leak report are written through the output sink (src/out.h), whose
+ * deadline keeps a full pipe that nobody reads from hanging the exit, and their creation stacks
+ * are printed by the one symbolizer (src/stack/symbolize.h), in batches of sites whose frames fit
+ * its storage. */
+#define WRITE_BUDGET_MS 10000 /* per batch of sites */
 
-static void out_printf(struct out *o, const char *fmt, ...)
-{
-    va_list ap;
-    int n;
-
-    if (o->failed) return;
-    for (;;) {
-        size_t room = o->cap - o->len;
-
-        va_start(ap, fmt);
-        n = vsnprintf(o->buf != NULL ? o->buf + o->len : NULL, room, fmt, ap);
-        va_end(ap);
-        if (n < 0) return;
-        if ((size_t)n < room) {
-            o->len += (size_t)n;
-            return;
-        }
-        {
-            size_t cap = (o->cap ? o->cap * 2 : 4096) + (size_t)n;
-            char *grown = realloc(o->buf, cap);
-
-            if (grown == NULL) {
-                o->failed = true;
-                return;
-            }
-            o->buf = grown;
-            o->cap = cap;
-        }
-    }
-}
-
-static void out_write(struct out *o, int fd)
-{
-    const char *p = o->buf;
-    size_t n = o->len;
-
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) break;
-        p += w;
-        n -= (size_t)w;
-    }
-    free(o->buf);
-    o->buf = NULL;
-    o->len = o->cap = 0;
-}
-
-/* --- Stacks: modules and symbols -------------------------------------------------------------- */
-struct sym {
-    char *func; /* NULL: unknown */
-    char *loc;  /* "file:line"; NULL: unknown */
-};
-
-struct frame {
-    uintptr_t pc;
-    int module; /* index in modules[], or -1 */
-    struct sym *syms;
-    size_t n_syms;
-};
-
-struct module {
-    char path[512];
-    uintptr_t base; /* the start of its mapping at file offset 0 */
-    uintptr_t bias; /* load bias: ELF address = run-time address - bias */
-};
-
-struct symbolizer {
-    struct frame *frames;
-    size_t n_frames, cap_frames;
-    struct module *modules;
-    size_t n_modules, cap_modules;
-};
-
-struct phdr_query {
-    uintptr_t pc;
-    bool found;
-    char path[512];
-    uintptr_t base, bias;
-};
-
-static int find_object(struct dl_phdr_info *info, size_t size, void *arg)
-{
-    struct phdr_query *q = arg;
-    uintptr_t page = (uintptr_t)wsh_os_page_size(), base = UINTPTR_MAX;
-    bool inside = false;
-
-    (void)size;
-    for (size_t i = 0; i < info->dlpi_phnum; i++) {
-        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-        uintptr_t start = info->dlpi_addr + ph->p_vaddr;
-
-        if (ph->p_type != PT_LOAD) continue;
-        if (ph->p_offset < page) base = (info->dlpi_addr + ph->p_vaddr) & ~(page - 1);
-        if (q->pc >= start && q->pc < start + ph->p_memsz) inside = true;
-    }
-    if (!inside) return 0;
-    q->found = true;
-    q->base = base;
-    q->bias = info->dlpi_addr;
-    if (info->dlpi_name != NULL && info->dlpi_name[0] != '\0') {
-        snprintf(q->path, sizeof q->path, "%s", info->dlpi_name);
-    } else { /* the main program */
-        ssize_t n = readlink("/proc/self/exe", q->path, sizeof q->path - 1);
-
-        q->path[n > 0 ? n : 0] = '\0';
-    }
-    return 1;
-}
-
-/* The module holding `pc`, added on first use; -1 when none has a file (the vDSO, JIT code). */
-static int module_of(struct symbolizer *z, uintptr_t pc)
-{
-    struct phdr_query q = {.pc = pc};
-
-    dl_iterate_phdr(find_object, &q);
-    if (!q.found || q.path[0] != '/' || q.base == UINTPTR_MAX) return -1;
-    for (size_t i = 0; i < z->n_modules; i++)
-        if (strcmp(z->modules[i].path, q.path) == 0) return (int)i;
-    if (z->n_modules == z->cap_modules) {
-        size_t cap = z->cap_modules ? z->cap_modules * 2 : 16;
-        struct module *grown = realloc(z->modules, cap * sizeof *grown);
-
-        if (grown == NULL) return -1;
-        z->modules = grown;
-        z->cap_modules = cap;
-    }
-    snprintf(z->modules[z->n_modules].path, sizeof z->modules[0].path, "%s", q.path);
-    z->modules[z->n_modules].base = q.base;
-    z->modules[z->n_modules].bias = q.bias;
-    return (int)z->n_modules++;
-}
-
-/* Adds the frames of depot stack `stack`; returns the index of the first. */
-static size_t add_stack(struct symbolizer *z, uint32_t stack, size_t *n_out)
+/* Adds depot stack `stack` to `z` when all its frames fit: sets *first and *n, returns true. */
+static bool add_to_batch(struct wsh_symbolizer *z, uint32_t stack, size_t *first, size_t *n)
 {
     const uintptr_t *pcs;
-    size_t n = wsh_depot_get(stack, &pcs), first = z->n_frames;
 
-    *n_out = 0;
-    if (z->n_frames + n > z->cap_frames) {
-        size_t cap = (z->cap_frames ? z->cap_frames * 2 : 64) + n;
-        struct frame *grown = realloc(z->frames, cap * sizeof *grown);
-
-        if (grown == NULL) return first;
-        z->frames = grown;
-        z->cap_frames = cap;
-    }
-    for (size_t i = 0; i < n; i++) {
-        struct frame *f = &z->frames[z->n_frames++];
-
-        f->pc = pcs[i];
-        f->module = pcs[i] != 0 ? module_of(z, pcs[i] - 1) : -1;
-        f->syms = NULL;
-        f->n_syms = 0;
-    }
-    *n_out = n;
-    return first;
+    if (wsh_depot_get(stack, &pcs) > wsh_sym_room(z)) return false;
+    *first = wsh_sym_add_depot(z, stack, n);
+    return true;
 }
 
-/* Runs argv (addr2line) with its output into a malloc'd, NUL-terminated string; NULL when it
- * cannot be run. Killed after SYMBOLIZE_MS. */
-static char *run_addr2line(char *const argv[])
+/* Finds the modules of a batch's frames and, with WSHEAP_SYMBOLIZE, names them; then gives the
+ * output a new budget. */
+static void finish_batch(struct wsh_symbolizer *z, struct wsh_out *o)
 {
-    posix_spawn_file_actions_t actions;
-    char *text = NULL;
-    size_t len = 0, cap = 0;
-    struct timespec t0, t;
-    int fds[2], status;
-    pid_t pid;
-
-    if (pipe2(fds, O_CLOEXEC) != 0) return NULL;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO);
-    posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
-    if (posix_spawnp(&pid, argv[0], &actions, NULL, argv, environ) != 0) pid = -1;
-    posix_spawn_file_actions_destroy(&actions);
-    close(fds[1]);
-    if (pid < 0) {
-        close(fds[0]);
-        return NULL;
-    }
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    for (;;) {
-        struct pollfd pfd = {fds[0], POLLIN, 0};
-        long waited;
-        ssize_t got;
-        int r;
-
-        clock_gettime(CLOCK_MONOTONIC, &t);
-        waited = (long)(t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000;
-        if (waited >= SYMBOLIZE_MS) {
-            kill(pid, SIGKILL);
-            break;
-        }
-        r = poll(&pfd, 1, (int)(SYMBOLIZE_MS - waited));
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) continue;
-        if (len + 4096 + 1 > cap) {
-            char *grown = realloc(text, cap + 65536);
-
-            if (grown == NULL) {
-                kill(pid, SIGKILL);
-                break;
-            }
-            text = grown;
-            cap += 65536;
-        }
-        got = read(fds[0], text + len, cap - len - 1);
-        if (got < 0 && errno == EINTR) continue;
-        if (got <= 0) break;
-        len += (size_t)got;
-    }
-    close(fds[0]);
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-        ;
-    if (text != NULL) text[len] = '\0';
-    return text;
-}
-
-static char *copy_line(const char *s, size_t n)
-{
-    char *c = malloc(n + 1);
-
-    if (c != NULL) {
-        memcpy(c, s, n);
-        c[n] = '\0';
-    }
-    return c;
-}
-
-/* Parses addr2line -a -f -i output for frames which[0..n): per address a "0x..." line, then
- * pairs of lines "function" / "file:line", innermost function first. */
-static void parse_addr2line(struct symbolizer *z, const size_t *which, size_t n, const char *text)
-{
-    const char *p = text;
-    size_t group = 0;
-    bool have_group = false;
-    char *func = NULL;
-
-    while (*p != '\0') {
-        const char *nl = strchr(p, '\n');
-        size_t len = nl != NULL ? (size_t)(nl - p) : strlen(p);
-
-        if (func == NULL && len > 2 && p[0] == '0' && p[1] == 'x') {
-            group = have_group ? group + 1 : 0;
-            have_group = true;
-        } else if (have_group && group < n && func == NULL) {
-            func = copy_line(p, len);
-            if (func == NULL) break;
-        } else if (have_group && group < n) {
-            struct frame *f = &z->frames[which[group]];
-            const char *cut = strstr(p, " (discriminator");
-            size_t loc_len = cut != NULL && cut < p + len ? (size_t)(cut - p) : len;
-            bool no_func = strcmp(func, "??") == 0, no_loc = loc_len >= 3 && !strncmp(p, "??:", 3);
-            struct sym *grown;
-
-            if (!(no_func && no_loc) &&
-                (grown = realloc(f->syms, (f->n_syms + 1) * sizeof *grown)) != NULL) {
-                f->syms = grown;
-                grown[f->n_syms].func = no_func ? NULL : func;
-                grown[f->n_syms].loc = no_loc ? NULL : copy_line(p, loc_len);
-                f->n_syms++;
-                if (!no_func) func = NULL;
-            }
-            free(func);
-            func = NULL;
-        }
-        if (nl == NULL) break;
-        p = nl + 1;
-    }
-    free(func);
-}
-
-/* Adds function and file:line to the frames with one addr2line run per module and batch. */
-static void symbolize(struct symbolizer *z)
-{
-    for (size_t m = 0; m < z->n_modules; m++) {
-        size_t i = 0;
-
-        while (i < z->n_frames) {
-            char addrs[ADDR2LINE_BATCH][24];
-            char *argv[ADDR2LINE_BATCH + 8];
-            size_t which[ADDR2LINE_BATCH], n = 0, argc = 0;
-            char *text;
-
-            for (; i < z->n_frames && n < ADDR2LINE_BATCH; i++) {
-                const struct frame *f = &z->frames[i];
-
-                if (f->module != (int)m) continue;
-                snprintf(addrs[n], sizeof addrs[n], "0x%" PRIxPTR, f->pc - 1 - z->modules[m].bias);
-                which[n++] = i;
-            }
-            if (n == 0) break;
-            argv[argc++] = "addr2line";
-            argv[argc++] = "-a";
-            argv[argc++] = "-f";
-            argv[argc++] = "-C";
-            argv[argc++] = "-i";
-            argv[argc++] = "-e";
-            argv[argc++] = z->modules[m].path;
-            for (size_t k = 0; k < n; k++)
-                argv[argc++] = addrs[k];
-            argv[argc] = NULL;
-            text = run_addr2line(argv);
-            if (text == NULL) return; /* no addr2line: every frame stays raw */
-            parse_addr2line(z, which, n, text);
-            free(text);
-        }
-    }
-}
-
-static void out_frames(struct out *o, const struct symbolizer *z, size_t first, size_t n)
-{
-    size_t k = 0;
-
-    if (n == 0) {
-        out_printf(o, "  <no stack recorded (WSHEAP_STACK_DEPTH=0?)>\n");
-        return;
-    }
-    for (size_t i = first; i < first + n; i++) {
-        const struct frame *f = &z->frames[i];
-        size_t j = 0;
-
-        do {
-            out_printf(o, "  #%zu 0x%" PRIxPTR, k++, f->pc);
-            if (f->n_syms > 0) {
-                const struct sym *s = &f->syms[j];
-
-                out_printf(o, " in %s", s->func != NULL ? s->func : "??");
-                if (s->loc != NULL) out_printf(o, " %s", s->loc);
-            }
-            if (f->module >= 0)
-                out_printf(o, " (%s+0x%" PRIxPTR ")\n", z->modules[f->module].path,
-                           f->pc - z->modules[f->module].base);
-            else
-                out_printf(o, " (<unknown module>)\n");
-        } while (++j < f->n_syms);
-    }
-}
-
-static void free_symbolizer(struct symbolizer *z)
-{
-    for (size_t i = 0; i < z->n_frames; i++) {
-        for (size_t j = 0; j < z->frames[i].n_syms; j++) {
-            free(z->frames[i].syms[j].func);
-            free(z->frames[i].syms[j].loc);
-        }
-        free(z->frames[i].syms);
-    }
-    free(z->frames);
-    free(z->modules);
+    wsh_sym_find_modules(z);
+    if (wsh_options()->symbolize && !o->stopped) wsh_sym_symbolize(z, SYMBOLIZE_MS);
+    wsh_out_extend(o, WRITE_BUDGET_MS);
 }
 
 /* --- The statistics table --------------------------------------------------------------------- */
@@ -721,6 +372,7 @@ struct site_view {
     char names[NAMES_KEPT][WSHEAP_NAME_MAX];
     uint64_t n_live;
     struct totals t;
+    size_t first, n_frames; /* its creation stack's frames in the symbolizer (print_stats) */
 };
 
 /* Copies every site; *n_out is the count. NULL (and 0) when there is none or no memory. */
@@ -765,11 +417,6 @@ static const char *plural(uint64_t n)
     return n == 1 ? "" : "s";
 }
 
-static size_t round_up_saturating(size_t v, size_t unit)
-{
-    return v > SIZE_MAX - unit ? SIZE_MAX : wsh_align_up(v, unit);
-}
-
 /* The smallest power of two >= v (at least 64); SIZE_MAX when there is none. */
 static size_t power_of_two_above(size_t v)
 {
@@ -782,131 +429,136 @@ static size_t power_of_two_above(size_t v)
     return p;
 }
 
-static void out_names(struct out *o, const struct site_view *v)
+static void out_names(struct wsh_out *o, const struct site_view *v)
 {
     char shown[WSH_NAME_SHOWN_MAX];
 
     if (v->names[0][0] == '\0') {
-        out_printf(o, "unnamed heaps");
+        wsh_out_printf(o, "unnamed heaps");
         return;
     }
-    out_printf(o, "heaps");
+    wsh_out_printf(o, "heaps");
     for (size_t i = 0; i < NAMES_KEPT && v->names[i][0] != '\0'; i++) {
         wsh_name_escape(v->names[i], shown, sizeof shown);
-        out_printf(o, "%s \"%s\"", i > 0 ? "," : "", shown);
+        wsh_out_printf(o, "%s \"%s\"", i > 0 ? "," : "", shown);
     }
-    if (v->more_names) out_printf(o, " and others");
+    if (v->more_names) wsh_out_printf(o, " and others");
 }
 
 /*
  * The suggestion for one site. The arena keeps, at a reset, one chunk of up to trimSize bytes
- * (never less than its 4096-byte first chunk) sized to the round plus a quarter; a round that
- * fits that chunk makes no system allocation. So trimSize should hold the 95th-percentile round
- * in aligned bytes, plus a quarter, in whole 4096-byte units: rounds up to that size then run
- * without system allocations, and the rare larger round costs an allocation instead of keeping
- * its memory for good. maxSize gets twice the largest round, as headroom that still stops a
- * runaway message.
+ * (never less than its first chunk) sized to the round plus a quarter; a round that fits that
+ * chunk makes no system allocation. So trimSize is what lets a reset keep the chunk for the
+ * 95th-percentile round in aligned bytes (wsh_arena_suggested_trim, from the arena's own policy):
+ * rounds up to that size then run without system allocations, and the rare larger round costs
+ * an allocation instead of keeping its memory for good. maxSize gets twice the largest round,
+ * as headroom that still stops a runaway message.
  */
-static void out_suggestion(struct out *o, const struct site_view *v)
+static void out_suggestion(struct wsh_out *o, const struct site_view *v)
 {
     const struct totals *t = &v->t;
     size_t c95, trim, max;
 
     if (t->n_rounds == 0) {
-        out_printf(o, PREFIX "  suggested: nothing (no heap from this site allocated anything)\n");
+        wsh_out_printf(o,
+                       PREFIX "  suggested: nothing (no heap from this site allocated anything)\n");
         return;
     }
     c95 = percentile(&t->consumed, t->n_rounds, 95, t->consumed_max);
-    trim = round_up_saturating(c95 + c95 / 4, FIRST_CHUNK);
-    if (trim < FIRST_CHUNK) trim = FIRST_CHUNK;
+    trim = wsh_arena_suggested_trim(c95);
     max = t->round_max > SIZE_MAX / 2 ? SIZE_MAX : power_of_two_above(2 * t->round_max);
-    out_printf(o, PREFIX "  suggested trimSize %zu, maxSize %zu\n", trim, max);
-    out_printf(
+    wsh_out_printf(o, PREFIX "  suggested trimSize %zu, maxSize %zu\n", trim, max);
+    wsh_out_printf(
         o, PREFIX "  why: 95%% of rounds used at most %zu bytes (8-byte aligned; the largest %zu)",
         c95, t->consumed_max);
-    if (c95 + c95 / 4 <= FIRST_CHUNK)
-        out_printf(o,
-                   ", which fit the 4096-byte first chunk a reset always keeps, so trimSize %zu "
-                   "keeps no more than that",
-                   trim);
+    if (trim == WSH_ARENA_FIRST_CHUNK)
+        wsh_out_printf(o,
+                       ", which fit the %zu-byte first chunk a reset always keeps, so trimSize %zu "
+                       "keeps no more than that",
+                       WSH_ARENA_FIRST_CHUNK, trim);
     else
-        out_printf(o,
-                   ", and a reset keeps one chunk of up to trimSize bytes, so trimSize %zu lets "
-                   "those rounds reuse it without system allocations",
-                   trim);
-    out_printf(o,
-               "; maxSize is twice the largest round (%zu bytes requested), rounded up to a power "
-               "of two",
-               t->round_max);
+        wsh_out_printf(
+            o,
+            ", and a reset keeps one chunk of up to trimSize bytes, so trimSize %zu lets "
+            "those rounds reuse it without system allocations",
+            trim);
+    wsh_out_printf(
+        o,
+        "; maxSize is twice the largest round (%zu bytes requested), rounded up to a power "
+        "of two",
+        t->round_max);
     if (t->n_quota_failures > 0)
-        out_printf(o,
-                   "; %" PRIu64 " request%s refused by maxSize %zu (the largest would have "
-                   "made a round of %zu bytes): keep it if they were meant to fail",
-                   t->n_quota_failures, t->n_quota_failures == 1 ? " was" : "s were", v->max_size,
-                   t->refused_max);
-    out_printf(o, "\n");
+        wsh_out_printf(o,
+                       "; %" PRIu64 " request%s refused by maxSize %zu (the largest would have "
+                       "made a round of %zu bytes): keep it if they were meant to fail",
+                       t->n_quota_failures, t->n_quota_failures == 1 ? " was" : "s were",
+                       v->max_size, t->refused_max);
+    wsh_out_printf(o, "\n");
 }
 
 static void print_stats(int fd)
 {
-    struct symbolizer z = {0};
-    struct out o = {0};
-    size_t n_views, *first, *n_frames;
+    struct wsh_symbolizer *z = wsh_sym_map(); /* NULL: the sites are printed without stacks */
+    struct wsh_out o;
+    size_t n_views;
     struct site_view *views = snapshot_sites(&n_views);
     uint64_t created = 0, live = 0;
 
-    first = calloc(n_views + 1, sizeof *first);
-    n_frames = calloc(n_views + 1, sizeof *n_frames);
     for (size_t i = 0; i < n_views; i++) {
         created += views[i].t.n_created;
         live += views[i].n_live;
-        if (first != NULL && n_frames != NULL)
-            first[i] = add_stack(&z, views[i].stack, &n_frames[i]);
     }
-    if (wsh_options()->symbolize) symbolize(&z);
-
-    out_printf(&o,
-               PREFIX "heap statistics by creation site (WSHEAP_STATS=1), pid %ld: %zu site%s, "
-                      "%" PRIu64 " heap%s created, %" PRIu64 " live\n",
-               (long)getpid(), n_views, plural(n_views), created, plural(created), live);
-    out_printf(&o, PREFIX "site  heaps  live     allocs  resets   round max   round p95  "
-                          "ACTUAL peak  quota  sys allocs  steady  name\n");
+    wsh_out_start_fd(&o, fd, WRITE_BUDGET_MS);
+    wsh_out_printf(&o,
+                   PREFIX "heap statistics by creation site (WSHEAP_STATS=1), pid %ld: %zu site%s, "
+                          "%" PRIu64 " heap%s created, %" PRIu64 " live\n",
+                   (long)getpid(), n_views, plural(n_views), created, plural(created), live);
+    wsh_out_printf(&o, PREFIX "site  heaps  live     allocs  resets   round max   round p95  "
+                              "ACTUAL peak  quota  sys allocs  steady  name\n");
     for (size_t i = 0; i < n_views; i++) {
         const struct site_view *v = &views[i];
         const struct totals *t = &v->t;
         char shown[WSH_NAME_SHOWN_MAX];
 
         wsh_name_escape(v->names[0][0] != '\0' ? v->names[0] : "-", shown, sizeof shown);
-        out_printf(&o,
-                   PREFIX "%4u %6" PRIu64 " %5" PRIu64 " %10" PRIu64 " %7" PRIu64
-                          " %11zu %11zu %12zu %6" PRIu64 " %11" PRIu64 " %7" PRIu64 "  %s%s\n",
-                   v->number, t->n_created, v->n_live, t->n_allocs, t->n_resets, t->round_max,
-                   percentile(&t->requested, t->n_rounds, 95, t->round_max), t->actual_peak,
-                   t->n_quota_failures, t->n_sys_allocs, t->n_sys_steady, shown,
-                   v->names[1][0] != '\0' ? " ..." : "");
+        wsh_out_printf(&o,
+                       PREFIX "%4u %6" PRIu64 " %5" PRIu64 " %10" PRIu64 " %7" PRIu64
+                              " %11zu %11zu %12zu %6" PRIu64 " %11" PRIu64 " %7" PRIu64 "  %s%s\n",
+                       v->number, t->n_created, v->n_live, t->n_allocs, t->n_resets, t->round_max,
+                       percentile(&t->requested, t->n_rounds, 95, t->round_max), t->actual_peak,
+                       t->n_quota_failures, t->n_sys_allocs, t->n_sys_steady, shown,
+                       v->names[1][0] != '\0' ? " ..." : "");
     }
-    for (size_t i = 0; i < n_views; i++) {
-        const struct site_view *v = &views[i];
+    for (size_t i = 0, end = 0; i < n_views; i = end) {
+        if (z != NULL) { /* the next batch: sites whose stacks fit together */
+            wsh_sym_reset(z);
+            while (end < n_views &&
+                   add_to_batch(z, views[end].stack, &views[end].first, &views[end].n_frames))
+                end++;
+            finish_batch(z, &o);
+        }
+        if (end == i) end = z != NULL ? i + 1 : n_views;
+        for (; i < end; i++) {
+            const struct site_view *v = &views[i];
 
-        out_printf(&o, PREFIX "site %u: ", v->number);
-        out_names(&o, v);
-        out_printf(&o, " (%s), created with maxSize %zu, trimSize %zu%s\n", v->backend, v->max_size,
-                   v->trim_size, v->sizes_vary ? " (and other sizes)" : "");
-        out_printf(&o,
-                   PREFIX "  %" PRIu64 " round%s with allocations; %" PRIu64
-                          " system allocation%s, %" PRIu64
-                          " of them after each heap's first round\n",
-                   v->t.n_rounds, plural(v->t.n_rounds), v->t.n_sys_allocs,
-                   plural(v->t.n_sys_allocs), v->t.n_sys_steady);
-        out_suggestion(&o, v);
-        out_printf(&o, PREFIX "  created at:\n");
-        if (first != NULL && n_frames != NULL) out_frames(&o, &z, first[i], n_frames[i]);
+            wsh_out_printf(&o, PREFIX "site %u: ", v->number);
+            out_names(&o, v);
+            wsh_out_printf(&o, " (%s), created with maxSize %zu, trimSize %zu%s\n", v->backend,
+                           v->max_size, v->trim_size, v->sizes_vary ? " (and other sizes)" : "");
+            wsh_out_printf(&o,
+                           PREFIX "  %" PRIu64 " round%s with allocations; %" PRIu64
+                                  " system allocation%s, %" PRIu64
+                                  " of them after each heap's first round\n",
+                           v->t.n_rounds, plural(v->t.n_rounds), v->t.n_sys_allocs,
+                           plural(v->t.n_sys_allocs), v->t.n_sys_steady);
+            out_suggestion(&o, v);
+            wsh_out_printf(&o, PREFIX "  created at:\n");
+            if (z != NULL) wsh_sym_print(&o, z, v->first, v->n_frames, "  ");
+        }
     }
-    out_printf(&o, PREFIX "END heap statistics\n");
-    out_write(&o, fd);
-    free_symbolizer(&z);
-    free(first);
-    free(n_frames);
+    wsh_out_printf(&o, PREFIX "END heap statistics\n");
+    wsh_out_flush(&o);
+    wsh_sym_unmap(z);
     free(views);
 }
 
@@ -921,6 +573,7 @@ struct leak {
     size_t max_size, trim_size, requested, actual;
     uint32_t n_resets;
     int32_t tid;
+    size_t first, n_frames; /* the site's first leak: its stack's frames in the symbolizer */
 };
 
 /* Lists the live heaps, site by site in creation order; *n_out is the count. */
@@ -954,6 +607,7 @@ static struct leak *snapshot_leaks(size_t *n_out)
             l->actual = heap->ops->actual_size(heap);
             l->n_resets = heap->n_resets;
             l->tid = h->tid;
+            l->first = l->n_frames = 0;
         }
     }
 out:
@@ -965,55 +619,60 @@ out:
 /* Prints the heaps never freed; returns how many there are (nothing is printed for none). */
 static size_t print_leaks(int fd)
 {
-    struct symbolizer z = {0};
-    struct out o = {0};
-    size_t n, held = 0;
+    struct wsh_symbolizer *z = NULL;
+    struct wsh_out o;
+    size_t n, held = 0, batch_end = 0;
     struct leak *leaks = snapshot_leaks(&n);
-    size_t *first = calloc(n + 1, sizeof *first), *n_frames = calloc(n + 1, sizeof *n_frames);
 
-    if (n == 0 || first == NULL || n_frames == NULL) goto done;
-    for (size_t i = 0; i < n; i++) {
+    if (n == 0) goto done;
+    z = wsh_sym_map(); /* NULL: the sites are printed without stacks */
+    for (size_t i = 0; i < n; i++)
         held += leaks[i].actual;
-        if (i == 0 || leaks[i].site != leaks[i - 1].site)
-            first[i] = add_stack(&z, leaks[i].stack, &n_frames[i]);
-    }
-    if (wsh_options()->symbolize) symbolize(&z);
-
-    out_printf(&o,
-               PREFIX "LEAK: %zu heap%s never freed, holding %zu bytes (WSHEAP_LEAKS=1), pid %ld\n",
-               n, n == 1 ? "" : "s", held, (long)getpid());
+    wsh_out_start_fd(&o, fd, WRITE_BUDGET_MS);
+    wsh_out_printf(
+        &o, PREFIX "LEAK: %zu heap%s never freed, holding %zu bytes (WSHEAP_LEAKS=1), pid %ld\n", n,
+        n == 1 ? "" : "s", held, (long)getpid());
     for (size_t i = 0; i < n;) {
         size_t end = i, site_held = 0;
 
+        if (i == batch_end && z != NULL) { /* the next batch: sites whose stacks fit together */
+            wsh_sym_reset(z);
+            for (size_t k = i;
+                 k < n && add_to_batch(z, leaks[k].stack, &leaks[k].first, &leaks[k].n_frames);) {
+                do
+                    k++;
+                while (k < n && leaks[k].site == leaks[k - 1].site);
+                batch_end = k;
+            }
+            finish_batch(z, &o);
+        }
         while (end < n && leaks[end].site == leaks[i].site)
             site_held += leaks[end++].actual;
-        out_printf(&o, PREFIX "site %u: %zu heap%s never freed, holding %zu bytes\n", leaks[i].site,
-                   end - i, end - i == 1 ? "" : "s", site_held);
+        wsh_out_printf(&o, PREFIX "site %u: %zu heap%s never freed, holding %zu bytes\n",
+                       leaks[i].site, end - i, end - i == 1 ? "" : "s", site_held);
         for (size_t k = i; k < end && k < i + LEAKS_LISTED; k++) {
             const struct leak *l = &leaks[k];
             char shown[WSH_NAME_SHOWN_MAX];
 
-            out_printf(&o, PREFIX "  heap 0x%" PRIxPTR, l->handle);
+            wsh_out_printf(&o, PREFIX "  heap 0x%" PRIxPTR, l->handle);
             wsh_name_escape(l->name, shown, sizeof shown);
-            if (l->name[0] != '\0') out_printf(&o, " \"%s\"", shown);
-            out_printf(&o,
-                       " (%s): maxSize %zu, trimSize %zu, REQUESTED_SIZE %zu, ACTUAL_SIZE %zu, "
-                       "%" PRIu32 " reset%s, created by thread %" PRId32 "\n",
-                       l->backend, l->max_size, l->trim_size, l->requested, l->actual, l->n_resets,
-                       plural(l->n_resets), l->tid);
+            if (l->name[0] != '\0') wsh_out_printf(&o, " \"%s\"", shown);
+            wsh_out_printf(&o,
+                           " (%s): maxSize %zu, trimSize %zu, REQUESTED_SIZE %zu, ACTUAL_SIZE %zu, "
+                           "%" PRIu32 " reset%s, created by thread %" PRId32 "\n",
+                           l->backend, l->max_size, l->trim_size, l->requested, l->actual,
+                           l->n_resets, plural(l->n_resets), l->tid);
         }
         if (end - i > LEAKS_LISTED)
-            out_printf(&o, PREFIX "  ... and %zu more\n", end - i - LEAKS_LISTED);
-        out_printf(&o, PREFIX "  created at:\n");
-        out_frames(&o, &z, first[i], n_frames[i]);
+            wsh_out_printf(&o, PREFIX "  ... and %zu more\n", end - i - LEAKS_LISTED);
+        wsh_out_printf(&o, PREFIX "  created at:\n");
+        if (z != NULL) wsh_sym_print(&o, z, leaks[i].first, leaks[i].n_frames, "  ");
         i = end;
     }
-    out_printf(&o, PREFIX "END leak report\n");
-    out_write(&o, fd);
+    wsh_out_printf(&o, PREFIX "END leak report\n");
+    wsh_out_flush(&o);
 done:
-    free_symbolizer(&z);
-    free(first);
-    free(n_frames);
+    wsh_sym_unmap(z);
     free(leaks);
     return n;
 }

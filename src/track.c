@@ -6,16 +6,17 @@
  * fast path; an untracked arena never calls into this file after WsCreateHeap.
  */
 #define _GNU_SOURCE
-#include <dlfcn.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "guarded/guarded.h"
+#include "guarded/guarded.h" /* wsh_guarded_describe */
 #include "internal.h"
+#include "out.h"
+#include "stack/stack.h"
+#include "stack/symbolize.h"
 #include "track.h"
 
 /* --- Modes ------------------------------------------------------------------------------------ */
@@ -140,46 +141,39 @@ static bool describe(uintptr_t addr, bool may_block, struct wsh_addr_info *out)
 
 /* --- Formatting ------------------------------------------------------------------------------- */
 
-struct out {
-    char *buf;
-    size_t len, n; /* capacity, and the length the full text needs */
+#define WRITE_BUDGET_MS     5000 /* a description written to stderr gives up after this */
+#define SYMBOLIZE_BUDGET_MS 5000 /* for a description's addr2line runs together */
+
+/* Where a description's frames are: both stacks in one symbolizer (NULL when none could be
+ * mapped: the stacks are then left out). */
+struct frames {
+    struct wsh_symbolizer *z;
+    size_t first, n;                 /* the allocation stack */
+    size_t release_first, release_n; /* the releasing call's stack */
 };
 
-static void put(struct out *o, const char *fmt, ...) WSH_PRINTF(2, 3);
-static void put(struct out *o, const char *fmt, ...)
+/*
+ * Prepares the frames of `info` for the frame printer (src/stack/symbolize.h). In ASan builds
+ * they are named, as ASan's own frames are, next to which they appear (unless
+ * WSHEAP_SYMBOLIZE=0: naming runs addr2line once per module, some 0.1 s a description), and
+ * each shows the call instruction's address (the return address minus one) as ASan's frames do;
+ * elsewhere they show the return address, for addr2line or tools/wsheap-symbolize. Either way a
+ * line's module offset is that of the address it shows.
+ */
+static void prepare_frames(const struct wsh_addr_info *info, struct frames *fr)
 {
-    va_list ap;
-    int k;
+    enum wsh_sym_addresses how = WSH_TRACK_ASAN ? WSH_SYM_CALLS : WSH_SYM_RETURNS;
 
-    va_start(ap, fmt);
-    k = vsnprintf(o->n < o->len ? o->buf + o->n : NULL, o->n < o->len ? o->len - o->n : 0, fmt, ap);
-    va_end(ap);
-    if (k > 0) o->n += (size_t)k;
-}
-
-/* One frame: symbolized by the sanitizer runtime in ASan builds, else "(module+offset)" for
- * addr2line or tools/wsheap-symbolize. Each line shows one address, and the module offset (when
- * shown) is that address's: the sanitizer symbolizes a return address at pc - 1 and prints that
- * address ("%p"), as ASan's own frames do; the dladdr form shows pc and pc's offset. */
-static void put_frame(struct out *o, size_t i, uintptr_t pc)
-{
-#if WSH_TRACK_ASAN
-    char sym[512];
-
-    sym[0] = '\0';
-    __sanitizer_symbolize_pc((void *)pc, "%p in %f %L", sym, sizeof sym);
-    if (strncmp(sym, "0x", 2) == 0) { /* not "<can't symbolize>" */
-        put(o, "    #%zu %s\n", i, sym);
-        return;
-    }
-#endif
-    Dl_info info;
-
-    if (dladdr((void *)pc, &info) != 0 && info.dli_fname != NULL)
-        put(o, "    #%zu 0x%lx (%s+0x%lx)\n", i, (unsigned long)pc, info.dli_fname,
-            (unsigned long)(pc - (uintptr_t)info.dli_fbase));
-    else
-        put(o, "    #%zu 0x%lx\n", i, (unsigned long)pc);
+    memset(fr, 0, sizeof *fr);
+    if (info->n_frames == 0 && info->n_release_frames == 0) return;
+    fr->z = wsh_sym_map();
+    if (fr->z == NULL) return;
+    fr->first = wsh_sym_add(fr->z, info->frames, NULL, info->n_frames, how);
+    fr->n = fr->z->n_frames - fr->first;
+    fr->release_first = wsh_sym_add(fr->z, info->release_frames, NULL, info->n_release_frames, how);
+    fr->release_n = fr->z->n_frames - fr->release_first;
+    wsh_sym_find_modules(fr->z);
+    if (WSH_TRACK_ASAN && wsh_options()->symbolize) wsh_sym_symbolize(fr->z, SYMBOLIZE_BUDGET_MS);
 }
 
 static const char *where_word(enum wsh_addr_where w)
@@ -189,7 +183,8 @@ static const char *where_word(enum wsh_addr_where w)
 
 /* The releasing call of released memory: "released by WsResetHeap (reset #2) in thread 7:" and
  * its frames, as the guarded backend's report and memcheck show it. */
-static void put_release(struct out *o, const struct wsh_addr_info *info)
+static void put_release(struct wsh_out *o, const struct wsh_addr_info *info,
+                        const struct frames *fr)
 {
     char call[64];
 
@@ -200,84 +195,100 @@ static void put_release(struct out *o, const struct wsh_addr_info *info)
     else
         return;
     if (info->n_release_frames == 0) {
-        put(o, "wsheap: released by %s: stack %s\n", call,
-            info->release_stack_note ? info->release_stack_note : "unknown");
+        wsh_out_printf(o, "wsheap: released by %s: stack %s\n", call,
+                       info->release_stack_note ? info->release_stack_note : "unknown");
         return;
     }
     if (info->release_tid != 0)
-        put(o, "wsheap: released by %s in thread %d:\n", call, (int)info->release_tid);
+        wsh_out_printf(o, "wsheap: released by %s in thread %d:\n", call, (int)info->release_tid);
     else
-        put(o, "wsheap: released by %s:\n", call);
-    for (size_t i = 0; i < info->n_release_frames; i++)
-        put_frame(o, i, info->release_frames[i]);
+        wsh_out_printf(o, "wsheap: released by %s:\n", call);
+    if (fr->z != NULL) wsh_sym_print(o, fr->z, fr->release_first, fr->release_n, "    ");
 }
 
-size_t wsh_track_format(const struct wsh_addr_info *info, char *buf, size_t len)
+/* The description of `info` (its frames in `fr`). */
+static void format(struct wsh_out *o, const struct wsh_addr_info *info, const struct frames *fr)
 {
-    struct out o = {buf, len, 0};
     char shown[WSH_NAME_SHOWN_MAX], name[WSH_NAME_SHOWN_MAX + 4] = "";
 
-    if (len > 0) buf[0] = '\0';
     if (info->kind == WSHEAP_ADDRESS_UNKNOWN) {
-        put(&o, "wsheap: 0x%lx is not in any heap wsheap knows (%s)\n", (unsigned long)info->addr,
-            info->note);
-        return o.n;
+        wsh_out_printf(o, "wsheap: 0x%lx is not in any heap wsheap knows (%s)\n",
+                       (unsigned long)info->addr, info->note);
+        return;
     }
     if (info->heap_name[0] != '\0') {
         wsh_name_escape(info->heap_name, shown, sizeof shown);
         snprintf(name, sizeof name, " \"%s\"", shown);
     }
     if (info->where == WSH_ADDR_NOWHERE) {
-        put(&o, "wsheap: 0x%lx is in heap 0x%lx%s (%s backend): %s\n", (unsigned long)info->addr,
-            (unsigned long)info->heap, name, info->backend, info->note);
+        wsh_out_printf(o, "wsheap: 0x%lx is in heap 0x%lx%s (%s backend): %s\n",
+                       (unsigned long)info->addr, (unsigned long)info->heap, name, info->backend,
+                       info->note);
         if (info->released != 0) {
-            put(&o, "wsheap: that memory was released by reset #%u of the heap\n", info->released);
-            put_release(&o, info);
+            wsh_out_printf(o, "wsheap: that memory was released by reset #%u of the heap\n",
+                           info->released);
+            put_release(o, info, fr);
         }
-        return o.n;
+        return;
     }
-    put(&o,
+    wsh_out_printf(
+        o,
         "wsheap: 0x%lx is %zu bytes %s the %zu-byte block at 0x%lx of heap 0x%lx%s (%s backend)\n",
         (unsigned long)info->addr, info->distance, where_word(info->where), info->block_size,
         (unsigned long)info->block, (unsigned long)info->heap, name, info->backend);
     if (info->heap_freed)
-        put(&o, "wsheap: the block was released when its heap was freed (WsFreeHeap): a stale "
-                "pointer\n");
+        wsh_out_printf(o, "wsheap: the block was released when its heap was freed (WsFreeHeap): a "
+                          "stale pointer\n");
     else if (info->released != 0)
-        put(&o,
-            "wsheap: the block was block #%u of its round and was released by reset #%u "
-            "(WsResetHeap): a stale pointer\n",
-            info->ordinal, info->released);
+        wsh_out_printf(o,
+                       "wsheap: the block was block #%u of its round and was released by reset #%u "
+                       "(WsResetHeap): a stale pointer\n",
+                       info->ordinal, info->released);
     else if (!info->has_generation)
-        put(&o, "wsheap: the block is live: block #%u of the current round\n", info->ordinal);
+        wsh_out_printf(o, "wsheap: the block is live: block #%u of the current round\n",
+                       info->ordinal);
     else if (info->generation == 0)
-        put(&o, "wsheap: the block is live: block #%u since the heap was created\n", info->ordinal);
+        wsh_out_printf(o, "wsheap: the block is live: block #%u since the heap was created\n",
+                       info->ordinal);
     else
-        put(&o, "wsheap: the block is live: block #%u since reset #%u\n", info->ordinal,
-            info->generation);
+        wsh_out_printf(o, "wsheap: the block is live: block #%u since reset #%u\n", info->ordinal,
+                       info->generation);
     if (info->n_frames == 0) {
-        put(&o, "wsheap: allocation stack: %s\n", info->stack_note ? info->stack_note : "none");
+        wsh_out_printf(o, "wsheap: allocation stack: %s\n",
+                       info->stack_note ? info->stack_note : "none");
     } else {
         if (info->tid != 0)
-            put(&o, "wsheap: allocated by thread %d at:\n", (int)info->tid);
+            wsh_out_printf(o, "wsheap: allocated by thread %d at:\n", (int)info->tid);
         else
-            put(&o, "wsheap: allocated at:\n");
-        for (size_t i = 0; i < info->n_frames; i++)
-            put_frame(&o, i, info->frames[i]);
+            wsh_out_printf(o, "wsheap: allocated at:\n");
+        if (fr->z != NULL) wsh_sym_print(o, fr->z, fr->first, fr->n, "    ");
     }
-    put_release(&o, info);
-    return o.n;
+    put_release(o, info, fr);
 }
 
-static void write_all(const char *text, size_t n)
+/* Writes the description of `info` to stderr, giving up after WRITE_BUDGET_MS. */
+static void format_to_stderr(const struct wsh_addr_info *info)
 {
-    while (n > 0) {
-        ssize_t w = write(STDERR_FILENO, text, n);
+    struct wsh_out o;
+    struct frames fr;
 
-        if (w <= 0) return;
-        text += w;
-        n -= (size_t)w;
-    }
+    prepare_frames(info, &fr);
+    wsh_out_start_fd(&o, STDERR_FILENO, WRITE_BUDGET_MS);
+    format(&o, info, &fr);
+    wsh_out_flush(&o);
+    wsh_sym_unmap(fr.z);
+}
+
+size_t wsh_track_format(const struct wsh_addr_info *info, char *buf, size_t len)
+{
+    struct wsh_out o;
+    struct frames fr;
+
+    prepare_frames(info, &fr);
+    wsh_out_start_string(&o, buf, len);
+    format(&o, info, &fr);
+    wsh_sym_unmap(fr.z);
+    return wsh_out_length(&o);
 }
 
 int wsheap_describe_address(const void *p, char *buf, size_t len)
@@ -285,14 +296,10 @@ int wsheap_describe_address(const void *p, char *buf, size_t len)
     struct wsh_addr_info info;
 
     describe((uintptr_t)p, true, &info);
-    if (buf == NULL || len == 0) {
-        char text[8192];
-        size_t n = wsh_track_format(&info, text, sizeof text);
-
-        write_all(text, n < sizeof text ? n : sizeof text - 1);
-    } else {
+    if (buf == NULL || len == 0)
+        format_to_stderr(&info);
+    else
         wsh_track_format(&info, buf, len);
-    }
     return info.kind;
 }
 
@@ -305,13 +312,10 @@ int wsheap_describe_address(const void *p, char *buf, size_t len)
 static void asan_report(const char *report)
 {
     struct wsh_addr_info info;
-    char text[8192];
-    size_t n;
 
     (void)report;
     if (!describe((uintptr_t)__asan_get_report_address(), false, &info)) return;
-    n = wsh_track_format(&info, text, sizeof text);
-    write_all(text, n < sizeof text ? n : sizeof text - 1);
+    format_to_stderr(&info);
 }
 
 static pthread_once_t hook_once = PTHREAD_ONCE_INIT;

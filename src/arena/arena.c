@@ -12,6 +12,7 @@
 #include "../internal.h"
 #include "../os.h"
 #include "cache.h"
+#include "policy.h"
 
 /*
  * Memory layout. Every chunk, normal or holding one large block, is one system allocation,
@@ -35,11 +36,6 @@ struct arena_chunk {
     size_t pad;  /* keeps the data 16-byte aligned after malloc's 16-byte alignment */
 };
 
-#define ARENA_FIRST_CHUNK ((size_t)4096)    /* the first chunk, and the least a reset keeps */
-#define ARENA_MAX_CHUNK   ((size_t)1 << 20) /* normal chunks double up to this size */
-#define ARENA_MAX_REQUEST (SIZE_MAX / 4)    /* larger requests fail before any arithmetic */
-#define ARENA_ROUND_UNIT  ((size_t)4096)    /* a kept chunk's size is a multiple of this */
-
 struct arena {
     struct wsh_heap heap;        /* first: the public layer's part of the object */
     struct arena_chunk *current; /* the window's chunk; NULL only after a reset freed it */
@@ -49,7 +45,7 @@ struct arena {
     bool first_attached;         /* the embedded first chunk is current or on a->others */
     bool first_used;             /* ... and a block was handed out from it (see actual_size) */
     struct arena_chunk first;    /* the embedded first chunk's header; its data follows */
-    char first_data[ARENA_FIRST_CHUNK];
+    char first_data[WSH_ARENA_FIRST_CHUNK];
 };
 
 /* chunk_data(&a->first) must be a->first_data. */
@@ -67,25 +63,14 @@ static struct arena *arena_of(struct wsh_heap *heap)
     return (struct arena *)heap;
 }
 
-/* What a reset may keep: trimSize rounded down to a multiple of 8 (a kept chunk's end is the
- * window's end, which must stay 8-aligned for the fast path's rounding), but never less than
- * the first chunk (Windows keeps its first chunk too), and everything when trimSize > maxSize
- * ("not trimmed"). */
-static size_t keep_limit(const struct wsh_heap *heap)
-{
-    size_t trim = heap->trim_size & ~(WSH_ALIGN - 1);
-
-    if (heap->trim_size > heap->max_size) return SIZE_MAX;
-    return trim > ARENA_FIRST_CHUNK ? trim : ARENA_FIRST_CHUNK;
-}
-
 /* A chunk of `size` usable bytes, counted in a->held: the embedded first chunk when it is free
  * and large enough, else a new system allocation. NULL when out of memory. */
 static struct arena_chunk *chunk_new(struct arena *a, size_t size)
 {
     struct arena_chunk *c;
 
-    if (!a->first_attached && size <= ARENA_FIRST_CHUNK) {
+    wsh_assert(size % WSH_ALIGN == 0); /* the chunk's end may become the window's end */
+    if (!a->first_attached && size <= WSH_ARENA_FIRST_CHUNK) {
         a->first_attached = true;
         a->first_used = true; /* attached to serve a block */
         c = &a->first;
@@ -119,8 +104,10 @@ static void set_current(struct arena *a, struct arena_chunk *c, size_t used)
     a->heap.limit = c != NULL ? chunk_data(c) + c->size : NULL;
     a->heap.rewind = NULL;
     if (c != NULL && a->others == NULL && (c != &a->first || a->first_used) &&
-        c->size <= keep_limit(&a->heap))
+        c->size <= wsh_arena_keep_limit(a->heap.trim_size, a->heap.max_size))
         a->heap.rewind = chunk_data(c);
+    /* With no other chunk, the window's chunk is all the heap holds. */
+    wsh_assert(a->others != NULL || a->held == (c != NULL ? c->size : 0));
 }
 
 static struct wsh_heap *arena_create(const struct wsh_options *options)
@@ -131,13 +118,13 @@ static struct wsh_heap *arena_create(const struct wsh_options *options)
     if (a == NULL) a = wsh_os_malloc(sizeof *a);
     if (a == NULL) return NULL;
     a->first.next = NULL;
-    a->first.size = ARENA_FIRST_CHUNK;
+    a->first.size = WSH_ARENA_FIRST_CHUNK;
     a->first.used = 0;
     a->first_attached = true;
     a->first_used = false; /* also keeps set_current from reading trim_size, not yet set */
     a->others = NULL;
-    a->held = ARENA_FIRST_CHUNK;
-    a->next_size = 2 * ARENA_FIRST_CHUNK;
+    a->held = WSH_ARENA_FIRST_CHUNK;
+    a->next_size = wsh_arena_grow(WSH_ARENA_FIRST_CHUNK);
     set_current(a, &a->first, 0); /* the public layer narrows the window to the quota */
     return &a->heap;
 }
@@ -151,7 +138,9 @@ static HRESULT arena_alloc(struct wsh_heap *heap, size_t size, void **out)
     struct arena_chunk *c;
     size_t need, quota_left, chunk_size;
 
-    if (size > ARENA_MAX_REQUEST) return E_OUTOFMEMORY;
+    wsh_assert(heap->magic == WSH_HEAP_MAGIC && out != NULL);
+    wsh_assert(size <= heap->max_size - heap->requested_size); /* the public layer's quota */
+    if (size > WSH_ARENA_MAX_REQUEST) return E_OUTOFMEMORY;
     need = size == 0 ? WSH_ALIGN : wsh_align_up(size, WSH_ALIGN); /* 0 bytes: still distinct */
     if (need <= (size_t)(heap->limit - heap->cur)) {
         *out = heap->cur;
@@ -159,7 +148,7 @@ static HRESULT arena_alloc(struct wsh_heap *heap, size_t size, void **out)
         return S_OK;
     }
 
-    if (a->current != NULL && need > a->next_size / 2) {
+    if (a->current != NULL && wsh_arena_own_chunk(need, a->next_size)) {
         c = chunk_new(a, need);
         if (c == NULL) return E_OUTOFMEMORY;
         c->used = need;
@@ -181,7 +170,7 @@ static HRESULT arena_alloc(struct wsh_heap *heap, size_t size, void **out)
         a->current->next = a->others;
         a->others = a->current;
     }
-    if (a->next_size < ARENA_MAX_CHUNK) a->next_size *= 2;
+    a->next_size = wsh_arena_grow(a->next_size);
     set_current(a, c, need);
     *out = chunk_data(c);
     return S_OK;
@@ -221,8 +210,9 @@ static void arena_reset(struct wsh_heap *heap)
 {
     struct arena *a = arena_of(heap);
     struct arena_chunk *keep, *c, *next;
-    size_t limit = keep_limit(heap), used, target;
+    size_t limit = wsh_arena_keep_limit(heap->trim_size, heap->max_size), used, target;
 
+    wsh_assert(heap->magic == WSH_HEAP_MAGIC);
     if (a->first_attached && heap->cur != chunk_data(&a->first)) a->first_used = true;
     if (a->others == NULL) {
         /* The round fit in one chunk (or none), which is larger than trimSize allows (heap.c
@@ -240,11 +230,10 @@ static void arena_reset(struct wsh_heap *heap)
     used = a->current != NULL ? (size_t)(heap->cur - chunk_data(a->current)) : 0;
     for (c = a->others; c != NULL; c = c->next)
         used += c->used;
-    target = wsh_align_up(used + used / 4, ARENA_ROUND_UNIT);
+    target = wsh_arena_kept_size(used, limit);
     /* Not trimmed: the merged chunk is at least all the heap held, so nothing is given back. */
     if (heap->trim_size > heap->max_size && target < a->held)
-        target = wsh_align_up(a->held, ARENA_ROUND_UNIT);
-    if (target > limit) target = limit;
+        target = wsh_align_up(a->held, WSH_ARENA_ROUND_UNIT);
 
     keep = choose_kept_chunk(a, target, limit);
     for (c = a->others; c != NULL; c = next) {
@@ -256,8 +245,8 @@ static void arena_reset(struct wsh_heap *heap)
     set_current(a, keep, 0);
     /* Growth starts again from the kept chunk, so a heap that spills every round (trimSize
      * below a round) spills into chunks of its rounds' size, not ever larger ones. */
-    a->next_size = keep != NULL && keep->size > ARENA_FIRST_CHUNK ? keep->size : ARENA_FIRST_CHUNK;
-    if (a->next_size < ARENA_MAX_CHUNK) a->next_size *= 2;
+    a->next_size = wsh_arena_grow(
+        keep != NULL && keep->size > WSH_ARENA_FIRST_CHUNK ? keep->size : WSH_ARENA_FIRST_CHUNK);
 }
 
 static void arena_destroy(struct wsh_heap *heap)

@@ -11,10 +11,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../guarded/guarded.h" /* the stack depot and thread ids, shared with the guarded backend */
 #include "../internal.h"
 #include "../os.h"
+#include "../stack/stack.h"
 #include "../track.h"
+#include "policy.h"
 
 /*
  * One chunk (malloc'd under ASan and in a forced run, mmap'd under memcheck so that memcheck
@@ -29,10 +30,6 @@
  */
 #define TRACK_REDZONE      ((size_t)64)
 #define TRACK_POOL_REDZONE (TRACK_REDZONE / 2) /* memcheck's redzone: each side of a gap */
-#define TRACK_FIRST_CHUNK  ((size_t)4096)
-#define TRACK_MAX_CHUNK    ((size_t)1 << 20)
-#define TRACK_MAX_REQUEST  (SIZE_MAX / 4)
-#define TRACK_ROUND_UNIT   ((size_t)4096)
 /* Bytes of released chunks a heap keeps poisoned before their memory is used again. */
 #define TRACK_QUARANTINE ((size_t)4 << 20)
 #define RECORD_MAGIC     ((uintptr_t)0x57534842c0ffee11u)
@@ -180,7 +177,7 @@ static struct wsh_heap *tracked_create(const struct wsh_options *options)
 
     if (a == NULL) return NULL;
     memset(a, 0, sizeof *a);
-    a->next_size = TRACK_FIRST_CHUNK;
+    a->next_size = WSH_ARENA_FIRST_CHUNK;
     a->memcheck = wsh_track_memcheck();
     /* memcheck records every block's stack itself; libunwind under valgrind is slow and makes
      * false reports (see docs/sanitizers.md). */
@@ -204,7 +201,7 @@ static struct tchunk *add_chunk(struct tarena *a, size_t need)
 {
     struct tchunk *c;
 
-    if (a->current != NULL && need > a->next_size / 2) {
+    if (a->current != NULL && wsh_arena_own_chunk(need, a->next_size)) {
         c = chunk_new(a, need);
         if (c == NULL) return NULL;
         c->next = a->full;
@@ -218,7 +215,7 @@ static struct tchunk *add_chunk(struct tarena *a, size_t need)
         a->full = a->current;
     }
     a->current = c;
-    if (a->next_size < TRACK_MAX_CHUNK) a->next_size *= 2;
+    a->next_size = wsh_arena_grow(a->next_size);
     return c;
 }
 
@@ -230,7 +227,10 @@ static HRESULT tracked_alloc(struct wsh_heap *heap, size_t size, void **out)
     size_t span, need;
     char *user;
 
-    if (size > TRACK_MAX_REQUEST) return E_OUTOFMEMORY;
+    wsh_assert(heap->magic == WSH_HEAP_MAGIC && out != NULL);
+    wsh_assert(size <= heap->max_size - heap->requested_size); /* the public layer's quota */
+    wsh_assert(heap->cur == NULL && heap->limit == NULL);      /* the window stays empty */
+    if (size > WSH_ARENA_MAX_REQUEST) return E_OUTOFMEMORY;
     span = TRACK_REDZONE + wsh_align_up(size, WSH_ALIGN);
     need = span + TRACK_REDZONE;
     memset(&r, 0, sizeof r);
@@ -292,16 +292,16 @@ static void tracked_reset(struct wsh_heap *heap)
     uint32_t stack = 0;
     int32_t tid = wsh_thread_id();
 
+    wsh_assert(heap->magic == WSH_HEAP_MAGIC);
     /* The reset's stack, for descriptions of the blocks it releases (as the guarded backend
      * and memcheck show one). Skip this frame: the stack starts in WsResetHeap. Only this
      * heap's thread changes its chunk lists, so it may look at them without the lock. */
     if (a->stack_depth > 0 && (a->current != NULL || a->full != NULL))
         stack = wsh_stack_record(a->stack_depth, 1);
-    /* What the untracked arena would keep (see arena.c): the single chunk when it is within
+    /* What the untracked arena would keep (policy.h): the single chunk when it is within
      * trimSize, else one chunk for the round and a quarter more, capped by trimSize. Here it is
      * a fresh chunk (or a recycled one of that size), never the one just released. */
-    keep_limit = heap->trim_size > heap->max_size ? SIZE_MAX : heap->trim_size & ~(WSH_ALIGN - 1);
-    if (keep_limit < TRACK_FIRST_CHUNK) keep_limit = TRACK_FIRST_CHUNK;
+    keep_limit = wsh_arena_keep_limit(heap->trim_size, heap->max_size);
 
     lock();
     if (a->full == NULL) {
@@ -310,8 +310,7 @@ static void tracked_reset(struct wsh_heap *heap)
         used = a->current != NULL ? a->current->used : 0;
         for (c = a->full; c != NULL; c = c->next)
             used += c->used;
-        keep_size = wsh_align_up(used + used / 4, TRACK_ROUND_UNIT);
-        if (keep_size > keep_limit) keep_size = keep_limit;
+        keep_size = wsh_arena_kept_size(used, keep_limit);
     }
 
     /* Memcheck first forgets the blocks (it keeps them as freed, with this reset's stack). */
@@ -348,6 +347,7 @@ static void tracked_reset(struct wsh_heap *heap)
     } else if (keep_size != 0) {
         a->current = chunk_new(a, keep_size); /* NULL (out of memory): the next WsAlloc retries */
     }
+    wsh_assert(a->held == (a->current != NULL ? a->current->size : 0));
     unlock();
 }
 

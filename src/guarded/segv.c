@@ -11,11 +11,9 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <ucontext.h>
-#include <unistd.h>
 
 #include "../os.h"
 #include "guarded.h"
@@ -212,7 +210,7 @@ static void handler(int sig, siginfo_t *info, void *ucontext)
      * runtime's 8 KiB alternate stack): wsh_report moves to a stack of its own. */
     if (info->si_code > 0) {
         /* Announce ourselves before looking a span up, so that no span we may read is
-         * unmapped meanwhile (see span_unmap_locked in guarded.c). */
+         * unmapped meanwhile (see span_unmap_locked in spans.c). */
         atomic_fetch_add_explicit(&wsh_handlers_active, 1, memory_order_seq_cst);
         atomic_thread_fence(memory_order_seq_cst);
         if (wsh_span_lookup((uintptr_t)info->si_addr) != NULL) {
@@ -367,16 +365,4 @@ void wsh_segv_install(void)
             remember_locked(i, &old);
     }
     pthread_mutex_unlock(&install_lock);
-}
-
-_Noreturn void wsh_die(void)
-{
-    sigset_t set;
-
-    set_default(SIGSEGV);
-    sigemptyset(&set);
-    sigaddset(&set, SIGSEGV);
-    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
-    raise(SIGSEGV);
-    _exit(128 + SIGSEGV); /* not reached */
 }

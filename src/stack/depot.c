@@ -4,15 +4,15 @@
  * handle that blocks and spans keep instead of a copy. Lookups and reads take no lock and
  * never allocate, so the signal handler can read stacks; inserting a new stack takes one lock.
  * Nothing is ever freed, so a handle stays valid for the life of the process. Each stored stack
- * also keeps the module (src/stack/modules.h) of every frame as it was when it was stored, so
+ * also keeps the module (modules.h) of every frame as it was when it was stored, so
  * that a report names the module even after it was unloaded.
  */
 #include <pthread.h>
 #include <stdatomic.h>
 
 #include "../os.h"
-#include "../stack/modules.h"
-#include "guarded.h"
+#include "modules.h"
+#include "stack.h"
 
 /*
  * Storage is a series of 1 MiB chunks of words. One stored stack:

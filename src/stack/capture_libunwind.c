@@ -11,8 +11,9 @@
 #include <pthread.h>
 #include <ucontext.h>
 
-#include "../stack/modules.h"
-#include "guarded.h"
+#include "../internal.h"
+#include "modules.h"
+#include "stack.h"
 
 #if defined(__SANITIZE_THREAD__)
 #define WSH_TSAN 1

@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The arena's sizing policy: the first chunk, how chunks grow, and what a reset keeps. The
+ * arena (arena.c) and the tracked arena (tracked.c, the same chunks plus redzones) size their
+ * chunks with it, and the statistics (stats.c) suggest a trimSize with it, so the advice follows
+ * the arena by construction. Pure functions of their arguments.
+ */
+#ifndef WSH_ARENA_POLICY_H
+#define WSH_ARENA_POLICY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../internal.h"
+
+#define WSH_ARENA_FIRST_CHUNK ((size_t)4096)    /* the first chunk, and the least a reset keeps */
+#define WSH_ARENA_MAX_CHUNK   ((size_t)1 << 20) /* normal chunks double until this size */
+#define WSH_ARENA_MAX_REQUEST (SIZE_MAX / 4)    /* larger requests fail before any arithmetic */
+#define WSH_ARENA_ROUND_UNIT  ((size_t)4096)    /* a kept chunk's size is a multiple of this */
+
+/* The size of the normal chunk after one of `size` bytes: twice as large, until
+ * WSH_ARENA_MAX_CHUNK is reached. */
+static inline size_t wsh_arena_grow(size_t size)
+{
+    return size < WSH_ARENA_MAX_CHUNK ? 2 * size : size;
+}
+
+/* Whether a request of `need` bytes gets a chunk of its own instead of starting a new normal
+ * chunk of `next_size` bytes: when it would fill more than half of that chunk. */
+static inline bool wsh_arena_own_chunk(size_t need, size_t next_size)
+{
+    return need > next_size / 2;
+}
+
+/* The most a reset may keep for a heap with these sizes: trimSize rounded down to a multiple of
+ * 8 (a kept chunk's end is the window's end, which must stay 8-aligned for the fast path's
+ * rounding), but never less than the first chunk (Windows keeps its first chunk too), and
+ * everything (SIZE_MAX) when trimSize > maxSize ("not trimmed"). */
+static inline size_t wsh_arena_keep_limit(size_t trim_size, size_t max_size)
+{
+    size_t trim = trim_size & ~(WSH_ALIGN - 1);
+
+    if (trim_size > max_size) return SIZE_MAX;
+    return trim > WSH_ARENA_FIRST_CHUNK ? trim : WSH_ARENA_FIRST_CHUNK;
+}
+
+/* The size of the one chunk a reset keeps after a round of `used` bytes (8-byte aligned, as
+ * handed out) that spilled over several chunks: room for the round and a quarter more, in whole
+ * WSH_ARENA_ROUND_UNITs (the largest multiple when that overflows), capped at `keep_limit`
+ * (from wsh_arena_keep_limit). A multiple of 8. */
+static inline size_t wsh_arena_kept_size(size_t used, size_t keep_limit)
+{
+    size_t want = used + used / 4, size;
+
+    if (want < used || want > SIZE_MAX - WSH_ARENA_ROUND_UNIT)
+        size = SIZE_MAX & ~(WSH_ARENA_ROUND_UNIT - 1);
+    else
+        size = wsh_align_up(want, WSH_ARENA_ROUND_UNIT);
+    return size < keep_limit ? size : keep_limit;
+}
+
+/* The least trimSize with which a reset keeps a chunk for a round of `used` bytes: that chunk's
+ * size, at least the first chunk (which a reset keeps anyway). For any maxSize >= the answer,
+ * wsh_arena_keep_limit(answer, maxSize) >= wsh_arena_kept_size(used, SIZE_MAX). */
+static inline size_t wsh_arena_suggested_trim(size_t used)
+{
+    size_t size = wsh_arena_kept_size(used, SIZE_MAX);
+
+    return size > WSH_ARENA_FIRST_CHUNK ? size : WSH_ARENA_FIRST_CHUNK;
+}
+
+#endif
