@@ -21,6 +21,8 @@
 #include <wsheap.h>
 
 #include "support/check.h"
+#include "support/errors.h"
+#include "support/heaps.h"
 
 /* The out-of-memory cases ask the system for 2^50 bytes and more. glibc's malloc and mmap answer
  * NULL; the sanitizers' allocators abort instead unless told to answer NULL as well. These are
@@ -59,36 +61,8 @@ static WS_HEAP *make_heap(SIZE_T max_size, SIZE_T trim_size)
     return heap;
 }
 
-static SIZE_T heap_property(WS_HEAP *heap, WS_HEAP_PROPERTY_ID id)
-{
-    SIZE_T value = 0;
-
-    assert_hr(WsGetHeapProperty(heap, id, &value, (ULONG)sizeof value, NULL), S_OK);
-    return value;
-}
-
 #define REQUESTED(h) heap_property((h), WS_HEAP_PROPERTY_REQUESTED_SIZE)
 #define ACTUAL(h)    heap_property((h), WS_HEAP_PROPERTY_ACTUAL_SIZE)
-
-static ULONG string_count(WS_ERROR *error)
-{
-    ULONG count = 0xfefefefe;
-
-    assert_hr(WsGetErrorProperty(error, WS_ERROR_PROPERTY_STRING_COUNT, &count, sizeof count),
-              S_OK);
-    return count;
-}
-
-/* The error's newest string (index 0) as UTF-8. */
-static void newest_string(WS_ERROR *error, char *buf, size_t size)
-{
-    WS_STRING s = {0, NULL};
-
-    assert_hr(WsGetErrorString(error, 0, &s), S_OK);
-    assert_true(s.length > 0);
-    assert_non_null(s.chars);
-    assert_true(wsheap_string_to_utf8(&s, buf, size) < size);
-}
 
 /* True when `text` holds `number` as a whole decimal number, not as part of a longer one. */
 static bool has_number(const char *text, const char *number)
@@ -345,7 +319,7 @@ static void run_bad_call(struct fixture *f, const struct bad_call *c, WS_ERROR *
     unsigned char value[2 * sizeof(SIZE_T)];
     unsigned char untouched[sizeof value];
     SIZE_T requested = REQUESTED(f->heap);
-    ULONG before = error != NULL ? string_count(error) : 0;
+    ULONG before = error != NULL ? error_string_count(error) : 0;
     HRESULT hr = S_OK;
     char text[1024];
 
@@ -379,10 +353,10 @@ static void run_bad_call(struct fixture *f, const struct bad_call *c, WS_ERROR *
         failf(__FILE__, __LINE__, "%s: REQUESTED_SIZE changed on failure", c->what);
     if (error == NULL) return;
 
-    if (string_count(error) != before + 1)
+    if (error_string_count(error) != before + 1)
         failf(__FILE__, __LINE__, "%s: STRING_COUNT went from %u to %u, expected +1", c->what,
-              (unsigned)before, (unsigned)string_count(error));
-    newest_string(error, text, sizeof text);
+              (unsigned)before, (unsigned)error_string_count(error));
+    newest_error_string(error, text, sizeof text);
     for (size_t i = 0; i < 3 && c->words[i] != NULL; i++)
         if (strstr(text, c->words[i]) == NULL)
             failf(__FILE__, __LINE__, "%s: error string \"%s\" lacks \"%s\"", c->what, text,
@@ -403,13 +377,13 @@ static void test_invalid_arguments(void **state)
         run_bad_call(f, &bad_calls[i], NULL); /* NULL error objects are always accepted */
         run_bad_call(f, &bad_calls[i], f->error);
     }
-    assert_int_equal(string_count(f->error), n);
+    assert_int_equal(error_string_count(f->error), n);
 
     /* None of that hurt the heap. */
     assert_hr(WsAlloc(f->heap, 24, &p, f->error), S_OK);
     memset(p, 1, 24);
     assert_int_equal(REQUESTED(f->heap), 24);
-    assert_int_equal(string_count(f->error), n);
+    assert_int_equal(error_string_count(f->error), n);
 }
 
 /* The same checks after allocations, so that the fast path (a heap with room) is the one that
@@ -465,7 +439,7 @@ static void test_success_leaves_error_untouched(void **state)
 
     /* Once on an empty error object, once on one that holds a caller's string and code. */
     for (int round = 0; round < 2; round++) {
-        ULONG before = string_count(f->error);
+        ULONG before = error_string_count(f->error);
 
         assert_hr(WsCreateHeap(4096, 0, NULL, 0, &heap, f->error), S_OK);
         for (SIZE_T size = 0; size < 200; size += 7) /* 2842 bytes in all */
@@ -477,14 +451,14 @@ static void test_success_leaves_error_untouched(void **state)
         assert_hr(WsResetHeap(heap, f->error), S_OK);
         assert_hr(WsAlloc(heap, 4096, &p, f->error), S_OK);
         WsFreeHeap(heap);
-        assert_int_equal(string_count(f->error), before);
+        assert_int_equal(error_string_count(f->error), before);
 
         assert_hr(WsAddErrorString(f->error, &s), S_OK);
         assert_hr(
             WsSetErrorProperty(f->error, WS_ERROR_PROPERTY_ORIGINAL_ERROR_CODE, &code, sizeof code),
             S_OK);
     }
-    assert_int_equal(string_count(f->error), 2);
+    assert_int_equal(error_string_count(f->error), 2);
     assert_hr(WsGetErrorString(f->error, 0, &got), S_OK);
     assert_int_equal(got.length, 4);
     assert_memory_equal(got.chars, mine, sizeof mine);
@@ -504,8 +478,8 @@ static void test_failures_add_one_string_each(void **state)
     assert_hr(WsAlloc(NULL, 1, &p, f->error), E_INVALIDARG);
     assert_hr(WsAlloc(f->heap, FIXTURE_MAX_SIZE + 1, &p, f->error), WS_E_QUOTA_EXCEEDED);
     assert_hr(WsResetHeap(NULL, f->error), E_INVALIDARG);
-    assert_int_equal(string_count(f->error), 3);
-    newest_string(f->error, text, sizeof text);
+    assert_int_equal(error_string_count(f->error), 3);
+    newest_error_string(f->error, text, sizeof text);
     assert_non_null(strstr(text, "WsResetHeap"));
     assert_ptr_equal(p, SENTINEL_PTR);
 }
@@ -582,7 +556,7 @@ static void test_quota_boundaries(void **state)
             requested = 0;
             for (int i = 0; i < c->n_steps; i++) {
                 const struct quota_step *s = &c->steps[i];
-                ULONG before = string_count(f->error);
+                ULONG before = error_string_count(f->error);
                 void *p = SENTINEL_PTR;
                 HRESULT hr = WsAlloc(heap, s->size, &p, f->error);
 
@@ -595,11 +569,11 @@ static void test_quota_boundaries(void **state)
                     assert_int_equal((uintptr_t)p % 8, 0);
                     memset(p, 0x3c, s->size);
                     requested += s->size;
-                    assert_int_equal(string_count(f->error), before);
+                    assert_int_equal(error_string_count(f->error), before);
                 } else {
                     assert_ptr_equal(p, SENTINEL_PTR);
-                    assert_int_equal(string_count(f->error), before + 1);
-                    newest_string(f->error, text, sizeof text);
+                    assert_int_equal(error_string_count(f->error), before + 1);
+                    newest_error_string(f->error, text, sizeof text);
                     if (strstr(text, "WsAlloc") == NULL || !has_size(text, s->size) ||
                         !has_size(text, c->max_size))
                         failf(__FILE__, __LINE__,
@@ -646,7 +620,7 @@ static void test_quota_message_numbers(void **state)
     char text[512];
 
     assert_hr(WsAlloc(heap, 1001, &p, f->error), WS_E_QUOTA_EXCEEDED);
-    newest_string(f->error, text, sizeof text);
+    newest_error_string(f->error, text, sizeof text);
     assert_non_null(strstr(text, "WsAlloc"));
     assert_true(has_size(text, 1001));
     assert_true(has_size(text, 1000));
@@ -655,8 +629,8 @@ static void test_quota_message_numbers(void **state)
     p = SENTINEL_PTR;
     assert_hr(WsAlloc(heap, 777, &p, f->error), WS_E_QUOTA_EXCEEDED);
     assert_ptr_equal(p, SENTINEL_PTR);
-    assert_int_equal(string_count(f->error), 2);
-    newest_string(f->error, text, sizeof text);
+    assert_int_equal(error_string_count(f->error), 2);
+    newest_error_string(f->error, text, sizeof text);
     if (strstr(text, "WsAlloc") == NULL || !has_size(text, 777) || !has_size(text, 1000) ||
         !has_size(text, 600))
         failf(__FILE__, __LINE__, "\"%s\" must name WsAlloc, 777, 1000 and 600", text);
@@ -710,15 +684,15 @@ static void test_huge_sizes(void **state)
         HRESULT hr;
 
         if (c->before > 0) alloc_block(heap, &b, c->before, 1);
-        before = string_count(f->error);
+        before = error_string_count(f->error);
         hr = WsAlloc(heap, c->size, &p, f->error);
         if (hr != c->expect)
             failf(__FILE__, __LINE__, "%s: %s, expected %s", c->what, wsheap_hresult_name(hr),
                   wsheap_hresult_name(c->expect));
         assert_ptr_equal(p, SENTINEL_PTR);
         assert_int_equal(REQUESTED(heap), c->before);
-        assert_int_equal(string_count(f->error), before + 1);
-        newest_string(f->error, text, sizeof text);
+        assert_int_equal(error_string_count(f->error), before + 1);
+        newest_error_string(f->error, text, sizeof text);
         if (strstr(text, "WsAlloc") == NULL || !has_size(text, c->size))
             failf(__FILE__, __LINE__, "%s: \"%s\" must name WsAlloc and %zu", c->what, text,
                   c->size);
@@ -781,7 +755,7 @@ static void test_property_writes_exactly_a_size_t(void **state)
         memcpy(&v, buf + sizeof(SIZE_T), sizeof v);
         assert_int_equal(v, heap_property(f->heap, (WS_HEAP_PROPERTY_ID)id));
     }
-    assert_int_equal(string_count(f->error), 0);
+    assert_int_equal(error_string_count(f->error), 0);
 }
 
 /* REQUESTED_SIZE is the exact sum (not rounded); ACTUAL_SIZE covers it; reset zeroes
@@ -1047,7 +1021,7 @@ static void test_free_heap_null_is_a_no_op(void **state)
     WsFreeHeap(NULL);
     WsFreeHeap(NULL);
     assert_hr(WsAlloc(f->heap, 8, &p, f->error), S_OK);
-    assert_int_equal(string_count(f->error), 0);
+    assert_int_equal(error_string_count(f->error), 0);
 }
 
 /* WsFreeHeap releases every block, whatever its size (valgrind and ASan check the leaks). */

@@ -1,17 +1,24 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * White-box tests of the arena backend: the fast-path window and the quota folded into it,
- * chunk growth, large blocks in chunks of their own, what a reset keeps (trimSize), and that
- * repeating the same round after a reset makes no request to the system allocator.
+ * chunk growth, large blocks in chunks of their own, what a reset keeps (trimSize), that
+ * repeating the same round after a reset makes no request to the system allocator, that the
+ * statistics' suggested trimSize is what the sizing policy keeps, and that a debug build stops
+ * at a corrupted window.
  */
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include <cmocka.h>
 
+#include "arena/policy.h"
+#include "death.h"
+#include "heaps.h"
 #include "internal.h"
 #include "os.h"
 #include "track.h"
@@ -23,27 +30,6 @@ static WS_HEAP *new_heap(size_t max_size, size_t trim_size)
     assert_int_equal(WsCreateHeap(max_size, trim_size, NULL, 0, &heap, NULL), S_OK);
     assert_string_equal(wsheap_backend_name(heap), "arena");
     return heap;
-}
-
-static size_t property(WS_HEAP *heap, WS_HEAP_PROPERTY_ID id)
-{
-    size_t value = 0;
-
-    assert_int_equal(WsGetHeapProperty(heap, id, &value, sizeof value, NULL), S_OK);
-    return value;
-}
-
-static void *alloc(WS_HEAP *heap, size_t size)
-{
-    void *p = NULL;
-
-    assert_int_equal(WsAlloc(heap, size, &p, NULL), S_OK);
-    assert_non_null(p);
-    assert_int_equal((uintptr_t)p % 8, 0);
-    if (size > 0) {
-        memset(p, 0xA5, size);
-    }
-    return p;
 }
 
 /* One round of the W1-like workload: a fixed sequence of sizes, every byte written. */
@@ -58,7 +44,7 @@ static size_t run_round(WS_HEAP *heap, unsigned seed, int n)
         size = (seed >> 8) % 100 < 70   ? 8 + (seed >> 16) % 57
                : (seed >> 8) % 100 < 95 ? 65 + (seed >> 16) % 448
                                         : 513 + (seed >> 16) % 3584;
-        alloc(heap, size);
+        alloc_written(heap, size);
         total += size;
     }
     return total;
@@ -74,15 +60,15 @@ static void test_window_is_the_chunk_and_the_quota(void **state)
     /* A new heap's window is open on its embedded first chunk, narrowed to the quota (100
      * bytes, rounded down to 96), and ACTUAL_SIZE does not count that chunk yet. */
     assert_int_equal((size_t)(h->end - h->cur), 96);
-    assert_int_equal(property(heap, WS_HEAP_PROPERTY_ACTUAL_SIZE), 0);
-    alloc(heap, 1); /* the fast path */
-    assert_int_equal(property(heap, WS_HEAP_PROPERTY_ACTUAL_SIZE), 4096);
+    assert_int_equal(heap_property(heap, WS_HEAP_PROPERTY_ACTUAL_SIZE), 0);
+    alloc_written(heap, 1); /* the fast path */
+    assert_int_equal(heap_property(heap, WS_HEAP_PROPERTY_ACTUAL_SIZE), 4096);
     /* The fast path does not recompute the window; it just used 8 of its 96 bytes. */
     assert_int_equal((size_t)(h->end - h->cur), 88);
-    alloc(heap, 96); /* 99 bytes of quota are left: the slow path's exact test allows it */
+    alloc_written(heap, 96); /* 99 bytes of quota are left: the slow path's exact test allows it */
     assert_ptr_equal(h->cur, h->end); /* 3 bytes of quota left: the window is closed */
-    alloc(heap, 3);                   /* 3 bytes left: the slow path's exact test allows it */
-    assert_int_equal(property(heap, WS_HEAP_PROPERTY_REQUESTED_SIZE), 100);
+    alloc_written(heap, 3);           /* 3 bytes left: the slow path's exact test allows it */
+    assert_int_equal(heap_property(heap, WS_HEAP_PROPERTY_REQUESTED_SIZE), 100);
     WsFreeHeap(heap);
 }
 
@@ -95,21 +81,21 @@ static void test_first_chunk_is_counted_from_its_first_block(void **state)
 
     (void)state;
     assert_int_equal(WsResetHeap(heap, NULL), S_OK); /* a reset with nothing allocated */
-    assert_int_equal(property(heap, WS_HEAP_PROPERTY_ACTUAL_SIZE), 0);
+    assert_int_equal(heap_property(heap, WS_HEAP_PROPERTY_ACTUAL_SIZE), 0);
     assert_null(h->rewind); /* no block yet: the first reset must see the chunk's use */
-    alloc(heap, 16);
-    assert_int_equal(property(heap, WS_HEAP_PROPERTY_ACTUAL_SIZE), 4096);
+    alloc_written(heap, 16);
+    assert_int_equal(heap_property(heap, WS_HEAP_PROPERTY_ACTUAL_SIZE), 4096);
     for (int round = 0; round < 3; round++) {
         assert_int_equal(WsResetHeap(heap, NULL), S_OK);
-        assert_int_equal(property(heap, WS_HEAP_PROPERTY_ACTUAL_SIZE), 4096);
+        assert_int_equal(heap_property(heap, WS_HEAP_PROPERTY_ACTUAL_SIZE), 4096);
         assert_non_null(h->rewind); /* one kept chunk: the next reset is "cur = rewind" */
         assert_ptr_equal(h->cur, h->rewind);
     }
-    alloc(heap, 4096);
-    alloc(heap, 8); /* spills into a second chunk: a reset needs the backend again */
+    alloc_written(heap, 4096);
+    alloc_written(heap, 8); /* spills into a second chunk: a reset needs the backend again */
     assert_null(h->rewind);
     assert_int_equal(WsResetHeap(heap, NULL), S_OK);
-    assert_int_equal(property(heap, WS_HEAP_PROPERTY_ACTUAL_SIZE), 4096); /* trimSize 0 */
+    assert_int_equal(heap_property(heap, WS_HEAP_PROPERTY_ACTUAL_SIZE), 4096); /* trimSize 0 */
     WsFreeHeap(heap);
 }
 
@@ -118,16 +104,16 @@ static void test_chunks_double_and_large_blocks_get_their_own(void **state)
     WS_HEAP *heap = new_heap(SIZE_MAX, 0);
 
     (void)state;
-    alloc(heap, 16);
-    assert_int_equal(property(heap, WS_HEAP_PROPERTY_ACTUAL_SIZE), 4096);
-    alloc(heap, 4096 - 16); /* fills the first chunk exactly */
-    assert_int_equal(property(heap, WS_HEAP_PROPERTY_ACTUAL_SIZE), 4096);
-    alloc(heap, 8); /* second chunk: twice the first */
-    assert_int_equal(property(heap, WS_HEAP_PROPERTY_ACTUAL_SIZE), 4096 + 8192);
-    alloc(heap, 1 << 20); /* far larger than the next chunk: a chunk of its own */
-    assert_int_equal(property(heap, WS_HEAP_PROPERTY_ACTUAL_SIZE), 4096 + 8192 + (1 << 20));
-    alloc(heap, 8); /* still served from the second chunk, not a new one */
-    assert_int_equal(property(heap, WS_HEAP_PROPERTY_ACTUAL_SIZE), 4096 + 8192 + (1 << 20));
+    alloc_written(heap, 16);
+    assert_int_equal(heap_property(heap, WS_HEAP_PROPERTY_ACTUAL_SIZE), 4096);
+    alloc_written(heap, 4096 - 16); /* fills the first chunk exactly */
+    assert_int_equal(heap_property(heap, WS_HEAP_PROPERTY_ACTUAL_SIZE), 4096);
+    alloc_written(heap, 8); /* second chunk: twice the first */
+    assert_int_equal(heap_property(heap, WS_HEAP_PROPERTY_ACTUAL_SIZE), 4096 + 8192);
+    alloc_written(heap, 1 << 20); /* far larger than the next chunk: a chunk of its own */
+    assert_int_equal(heap_property(heap, WS_HEAP_PROPERTY_ACTUAL_SIZE), 4096 + 8192 + (1 << 20));
+    alloc_written(heap, 8); /* still served from the second chunk, not a new one */
+    assert_int_equal(heap_property(heap, WS_HEAP_PROPERTY_ACTUAL_SIZE), 4096 + 8192 + (1 << 20));
     WsFreeHeap(heap);
 }
 
@@ -137,10 +123,10 @@ static void test_zero_size_blocks_are_distinct(void **state)
     void *a, *b;
 
     (void)state;
-    a = alloc(heap, 0);
-    b = alloc(heap, 0);
+    a = alloc_written(heap, 0);
+    b = alloc_written(heap, 0);
     assert_ptr_not_equal(a, b);
-    assert_int_equal(property(heap, WS_HEAP_PROPERTY_REQUESTED_SIZE), 0);
+    assert_int_equal(heap_property(heap, WS_HEAP_PROPERTY_REQUESTED_SIZE), 0);
     WsFreeHeap(heap);
 }
 
@@ -150,14 +136,14 @@ static void test_reset_rewinds_a_single_chunk_without_requests(void **state)
     void *first, *again;
 
     (void)state;
-    first = alloc(heap, 24);
-    alloc(heap, 100);
+    first = alloc_written(heap, 24);
+    alloc_written(heap, 100);
     wsh_os_fail_at(0); /* resets the request counter */
     assert_int_equal(WsResetHeap(heap, NULL), S_OK);
-    again = alloc(heap, 24);
+    again = alloc_written(heap, 24);
     assert_ptr_equal(first, again); /* the same memory, reused */
     assert_int_equal(wsh_os_requests(), 0);
-    assert_int_equal(property(heap, WS_HEAP_PROPERTY_ACTUAL_SIZE), 4096);
+    assert_int_equal(heap_property(heap, WS_HEAP_PROPERTY_ACTUAL_SIZE), 4096);
     WsFreeHeap(heap);
 }
 
@@ -167,10 +153,10 @@ static void test_trim_zero_keeps_the_first_chunk_only(void **state)
 
     (void)state;
     run_round(heap, 1, 1000);
-    assert_true(property(heap, WS_HEAP_PROPERTY_ACTUAL_SIZE) > 100000);
+    assert_true(heap_property(heap, WS_HEAP_PROPERTY_ACTUAL_SIZE) > 100000);
     assert_int_equal(WsResetHeap(heap, NULL), S_OK);
     /* Windows keeps its first chunk at trimSize 0; so does wsheap (4096 bytes, not 128). */
-    assert_int_equal(property(heap, WS_HEAP_PROPERTY_ACTUAL_SIZE), 4096);
+    assert_int_equal(heap_property(heap, WS_HEAP_PROPERTY_ACTUAL_SIZE), 4096);
     WsFreeHeap(heap);
 }
 
@@ -181,8 +167,8 @@ static void test_trim_size_bounds_what_reset_keeps(void **state)
     (void)state;
     run_round(heap, 2, 1000); /* about 200 KiB */
     assert_int_equal(WsResetHeap(heap, NULL), S_OK);
-    assert_true(property(heap, WS_HEAP_PROPERTY_ACTUAL_SIZE) <= 64 * 1024);
-    assert_true(property(heap, WS_HEAP_PROPERTY_ACTUAL_SIZE) >= 4096);
+    assert_true(heap_property(heap, WS_HEAP_PROPERTY_ACTUAL_SIZE) <= 64 * 1024);
+    assert_true(heap_property(heap, WS_HEAP_PROPERTY_ACTUAL_SIZE) >= 4096);
     WsFreeHeap(heap);
 }
 
@@ -195,10 +181,10 @@ static void test_trim_above_max_keeps_everything_needed(void **state)
 
     (void)state;
     used = run_round(heap, 3, 1000);
-    held = property(heap, WS_HEAP_PROPERTY_ACTUAL_SIZE);
+    held = heap_property(heap, WS_HEAP_PROPERTY_ACTUAL_SIZE);
     assert_int_equal(WsResetHeap(heap, NULL), S_OK);
-    assert_true(property(heap, WS_HEAP_PROPERTY_ACTUAL_SIZE) >= used);
-    assert_true(property(heap, WS_HEAP_PROPERTY_ACTUAL_SIZE) >= held);
+    assert_true(heap_property(heap, WS_HEAP_PROPERTY_ACTUAL_SIZE) >= used);
+    assert_true(heap_property(heap, WS_HEAP_PROPERTY_ACTUAL_SIZE) >= held);
     wsh_os_fail_at(0);
     run_round(heap, 3, 1000);
     assert_int_equal(wsh_os_requests(), 0);
@@ -224,7 +210,7 @@ static void test_odd_trim_sizes_keep_blocks_inside_the_chunk(void **state)
                 for (size_t used = 0; used + 1000 <= trims[t] * 2 && used + 1000 <= max_size;
                      used += 1000) {
                     char *before_limit = h->limit;
-                    char *p = alloc(heap, 1000);
+                    char *p = alloc_written(heap, 1000);
 
                     assert_int_equal((uintptr_t)h->limit % 8, 0);
                     assert_int_equal((uintptr_t)h->end % 8, 0);
@@ -234,7 +220,7 @@ static void test_odd_trim_sizes_keep_blocks_inside_the_chunk(void **state)
                     if (h->limit == before_limit) assert_true(p + 1000 <= h->limit);
                 }
                 assert_int_equal(WsResetHeap(heap, NULL), S_OK);
-                assert_true(property(heap, WS_HEAP_PROPERTY_ACTUAL_SIZE) <= trims[t]);
+                assert_true(heap_property(heap, WS_HEAP_PROPERTY_ACTUAL_SIZE) <= trims[t]);
                 assert_int_equal((uintptr_t)h->limit % 8, 0);
             }
             WsFreeHeap(heap);
@@ -251,10 +237,10 @@ static void test_spilling_rounds_do_not_grow_chunks(void **state)
     (void)state;
     for (int round = 0; round < 50; round++) {
         for (int i = 0; i < 10; i++)
-            alloc(heap, 1000); /* about 10 KB per round */
-        assert_true(property(heap, WS_HEAP_PROPERTY_ACTUAL_SIZE) <= 4096 + 8192 + 16384);
+            alloc_written(heap, 1000); /* about 10 KB per round */
+        assert_true(heap_property(heap, WS_HEAP_PROPERTY_ACTUAL_SIZE) <= 4096 + 8192 + 16384);
         assert_int_equal(WsResetHeap(heap, NULL), S_OK);
-        assert_int_equal(property(heap, WS_HEAP_PROPERTY_ACTUAL_SIZE), 4096);
+        assert_int_equal(heap_property(heap, WS_HEAP_PROPERTY_ACTUAL_SIZE), 4096);
     }
     WsFreeHeap(heap);
 }
@@ -274,13 +260,13 @@ static void test_steady_state_makes_no_requests(void **state)
 
         for (int warm = 0; warm < 2; warm++) {
             run_round(heap, 7, rounds[i].n);
-            if (rounds[i].big_size) alloc(heap, rounds[i].big_size);
+            if (rounds[i].big_size) alloc_written(heap, rounds[i].big_size);
             assert_int_equal(WsResetHeap(heap, NULL), S_OK);
         }
         wsh_os_fail_at(0);
         for (int r = 0; r < 5; r++) {
             run_round(heap, 7, rounds[i].n);
-            if (rounds[i].big_size) alloc(heap, rounds[i].big_size);
+            if (rounds[i].big_size) alloc_written(heap, rounds[i].big_size);
             assert_int_equal(WsResetHeap(heap, NULL), S_OK);
         }
         assert_int_equal(wsh_os_requests(), 0);
@@ -314,13 +300,13 @@ static void test_out_of_memory_leaves_the_heap_usable(void **state)
     void *p = (void *)0x1;
 
     (void)state;
-    alloc(heap, 4096); /* the first chunk is full */
-    wsh_os_fail_at(1); /* the next chunk cannot be had */
+    alloc_written(heap, 4096); /* the first chunk is full */
+    wsh_os_fail_at(1);         /* the next chunk cannot be had */
     assert_int_equal(WsAlloc(heap, 16, &p, NULL), E_OUTOFMEMORY);
     assert_ptr_equal(p, (void *)0x1);
-    assert_int_equal(property(heap, WS_HEAP_PROPERTY_REQUESTED_SIZE), 4096);
-    alloc(heap, 16); /* the next attempt succeeds */
-    assert_int_equal(property(heap, WS_HEAP_PROPERTY_REQUESTED_SIZE), 4112);
+    assert_int_equal(heap_property(heap, WS_HEAP_PROPERTY_REQUESTED_SIZE), 4096);
+    alloc_written(heap, 16); /* the next attempt succeeds */
+    assert_int_equal(heap_property(heap, WS_HEAP_PROPERTY_REQUESTED_SIZE), 4112);
     wsh_os_fail_at(0);
     WsFreeHeap(heap);
 }
@@ -334,14 +320,71 @@ static void test_freed_heap_is_rejected_not_served(void **state)
     void *p = (void *)&p;
 
     (void)state;
-    alloc(heap, 16);
+    alloc_written(heap, 16);
     WsFreeHeap(heap);
     assert_int_equal(WsAlloc(heap, 16, &p, NULL), E_INVALIDARG);
     assert_ptr_equal(p, (void *)&p); /* untouched */
     /* The cached object serves the next heap as if nothing had happened. */
     heap = new_heap(SIZE_MAX, 0);
-    alloc(heap, 16);
+    alloc_written(heap, 16);
     WsFreeHeap(heap);
+}
+
+/* The statistics suggest wsh_arena_suggested_trim(round) (stats.c): with that trimSize, a reset
+ * may keep the chunk the policy sizes for that round, whatever maxSize above it; and every size
+ * the policy keeps is a multiple of 8, whatever trimSize, so the window's end stays aligned. */
+static void test_suggested_trim_size_keeps_the_round(void **state)
+{
+    static const size_t odd_limits[] = {4096, 4103, 12345, 65535, SIZE_MAX};
+
+    (void)state;
+    for (size_t used = 0; used < ((size_t)3 << 20); used = used * 5 / 4 + 8) {
+        size_t trim = wsh_arena_suggested_trim(used);
+        size_t kept = wsh_arena_kept_size(used, SIZE_MAX);
+
+        assert_int_equal(trim % WSH_ARENA_ROUND_UNIT, 0);
+        assert_true(trim >= WSH_ARENA_FIRST_CHUNK);
+        assert_true(kept >= used + used / 4);
+        assert_true(wsh_arena_keep_limit(trim, trim) >= kept);
+        assert_true(wsh_arena_keep_limit(trim, SIZE_MAX) >= kept);
+        for (size_t i = 0; i < sizeof odd_limits / sizeof odd_limits[0]; i++) {
+            size_t limit = wsh_arena_keep_limit(odd_limits[i], SIZE_MAX);
+
+            assert_int_equal(wsh_arena_kept_size(used, limit) % WSH_ALIGN, 0);
+        }
+    }
+    assert_int_equal(wsh_arena_kept_size(SIZE_MAX, SIZE_MAX) % WSH_ARENA_ROUND_UNIT, 0);
+}
+
+/* Misaligns the window's end, as a kept chunk of an odd trimSize once did, then resets: the
+ * rewind reset's window sync must stop the process. */
+static void misalign_the_window(void *arg)
+{
+    WS_HEAP *heap = new_heap(SIZE_MAX, 0);
+    struct wsh_heap *h = (struct wsh_heap *)heap;
+
+    (void)arg;
+    alloc_written(heap, 16);
+    WsResetHeap(heap, NULL); /* the first chunk served a block: the next reset is a rewind */
+    h->limit -= 4;
+    WsResetHeap(heap, NULL);
+}
+
+static void test_corrupted_window_stops_a_debug_build(void **state)
+{
+    char out[4096];
+    int status;
+
+    (void)state;
+#ifdef NDEBUG
+    skip(); /* wsh_assert is compiled out */
+#endif
+    if (wsh_track_memcheck()) skip(); /* a death test: valgrind would report the child's abort */
+    status = run_in_child(misalign_the_window, NULL, out, sizeof out);
+    assert_true(WIFSIGNALED(status));
+    assert_int_equal(WTERMSIG(status), SIGABRT);
+    assert_non_null(strstr(out, "wsheap: assertion failed at "));
+    assert_non_null(strstr(out, "heap->limit"));
 }
 
 int main(void)
@@ -361,6 +404,8 @@ int main(void)
         cmocka_unit_test(test_varying_rounds_settle),
         cmocka_unit_test(test_out_of_memory_leaves_the_heap_usable),
         cmocka_unit_test(test_freed_heap_is_rejected_not_served),
+        cmocka_unit_test(test_suggested_trim_size_keeps_the_round),
+        cmocka_unit_test(test_corrupted_window_stops_a_debug_build),
     };
 
     /* These tests are about the untracked arena's chunk policy; under ASan or memcheck heaps

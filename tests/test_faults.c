@@ -17,6 +17,8 @@
 #include <cmocka.h>
 
 #include "arena/cache.h"
+#include "errors.h"
+#include "heaps.h"
 #include "internal.h"
 #include "os.h"
 #include "track.h"
@@ -52,39 +54,21 @@ static bool failed_since(unsigned long before)
     return fail_target != 0 && fail_target > before && fail_target <= now;
 }
 
-static ULONG string_count(WS_ERROR *error)
-{
-    ULONG n = 0;
-
-    assert_int_equal(WsGetErrorProperty(error, WS_ERROR_PROPERTY_STRING_COUNT, &n, sizeof n), S_OK);
-    return n;
-}
-
 /* The newest string of `error` must mention `what`. */
 static void expect_message(WS_ERROR *error, const char *what)
 {
-    WS_STRING s;
     char text[600];
 
-    assert_int_equal(WsGetErrorString(error, 0, &s), S_OK);
-    wsheap_string_to_utf8(&s, text, sizeof text);
+    newest_error_string(error, text, sizeof text);
     if (strstr(text, what) == NULL) fail_msg("expected \"%s\" in \"%s\"", what, text);
-}
-
-static size_t property(WS_HEAP *heap, WS_HEAP_PROPERTY_ID id)
-{
-    size_t v = 0;
-
-    assert_int_equal(WsGetHeapProperty(heap, id, &v, sizeof v, NULL), S_OK);
-    return v;
 }
 
 /* Every block of `m` still holds its fill, and the properties agree with the model. */
 static void verify(const struct model *m)
 {
-    assert_int_equal(property(m->heap, WS_HEAP_PROPERTY_REQUESTED_SIZE), m->requested);
-    assert_int_equal(property(m->heap, WS_HEAP_PROPERTY_MAX_SIZE), m->max_size);
-    assert_true(property(m->heap, WS_HEAP_PROPERTY_ACTUAL_SIZE) >= m->requested);
+    assert_int_equal(heap_property(m->heap, WS_HEAP_PROPERTY_REQUESTED_SIZE), m->requested);
+    assert_int_equal(heap_property(m->heap, WS_HEAP_PROPERTY_MAX_SIZE), m->max_size);
+    assert_true(heap_property(m->heap, WS_HEAP_PROPERTY_ACTUAL_SIZE) >= m->requested);
     for (int i = 0; i < m->n_blocks; i++) {
         const struct block *b = &m->blocks[i];
         size_t step = b->size <= 4096 ? 1 : 61; /* big blocks: a sample (valgrind is slow) */
@@ -119,7 +103,7 @@ static void create_heap(struct model *m, size_t max_size, size_t trim_size, WS_E
     m->max_size = max_size;
     for (;;) {
         WS_HEAP *h = SENTINEL;
-        ULONG n = string_count(error);
+        ULONG n = error_string_count(error);
         unsigned long before = wsh_os_requests();
         HRESULT hr = WsCreateHeap(max_size, trim_size, NULL, 0, &h, error);
 
@@ -131,7 +115,7 @@ static void create_heap(struct model *m, size_t max_size, size_t trim_size, WS_E
         assert_int_equal(hr, E_OUTOFMEMORY);
         assert_true(failed_since(before));
         assert_ptr_equal(h, SENTINEL);
-        assert_int_equal(string_count(error), n + 1);
+        assert_int_equal(error_string_count(error), n + 1);
         expect_message(error, "out of memory");
         n_failed_calls++;
     }
@@ -142,7 +126,7 @@ static void alloc(struct model *m, size_t size, WS_ERROR *error)
     assert_true(m->n_blocks < MAX_BLOCKS);
     for (;;) {
         void *p = SENTINEL;
-        ULONG n = error != NULL ? string_count(error) : 0;
+        ULONG n = error != NULL ? error_string_count(error) : 0;
         unsigned long before = wsh_os_requests();
         HRESULT hr = WsAlloc(m->heap, size, &p, error);
 
@@ -162,7 +146,7 @@ static void alloc(struct model *m, size_t size, WS_ERROR *error)
         assert_true(failed_since(before));
         assert_ptr_equal(p, SENTINEL);
         if (error != NULL) {
-            assert_int_equal(string_count(error), n + 1);
+            assert_int_equal(error_string_count(error), n + 1);
             expect_message(error, "out of memory");
         }
         verify(m); /* nothing counted, nothing lost */
@@ -175,13 +159,13 @@ static void alloc(struct model *m, size_t size, WS_ERROR *error)
 static void alloc_over_quota(struct model *m, WS_ERROR *error)
 {
     void *p = SENTINEL;
-    ULONG n = string_count(error);
+    ULONG n = error_string_count(error);
     unsigned long before = wsh_os_requests();
 
     assert_int_equal(WsAlloc(m->heap, m->max_size - m->requested + 1, &p, error),
                      WS_E_QUOTA_EXCEEDED);
     assert_ptr_equal(p, SENTINEL);
-    assert_int_equal(string_count(error), failed_since(before) ? n : n + 1);
+    assert_int_equal(error_string_count(error), failed_since(before) ? n : n + 1);
     verify(m);
 }
 
@@ -205,17 +189,17 @@ static void add_string(WS_ERROR *error, const char *ascii)
         s.length++;
     }
     for (;;) {
-        ULONG n = string_count(error);
+        ULONG n = error_string_count(error);
         unsigned long before = wsh_os_requests();
         HRESULT hr = WsAddErrorString(error, &s);
 
         if (hr == S_OK) {
-            assert_int_equal(string_count(error), n + 1);
+            assert_int_equal(error_string_count(error), n + 1);
             return;
         }
         assert_int_equal(hr, E_OUTOFMEMORY);
         assert_true(failed_since(before));
-        assert_int_equal(string_count(error), n);
+        assert_int_equal(error_string_count(error), n);
         n_failed_calls++;
     }
 }
@@ -257,7 +241,7 @@ static void scenario(void)
     alloc(&b, 3 << 20, error); /* over the kept chunk */
     add_string(error, "scenario");
     assert_int_equal(WsResetError(error), S_OK);
-    assert_int_equal(string_count(error), 0);
+    assert_int_equal(error_string_count(error), 0);
     alloc(&a, 40000, error);
     verify(&a);
     verify(&b);

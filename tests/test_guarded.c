@@ -34,6 +34,7 @@
 #include <cmocka.h>
 
 #include "guarded/guarded.h"
+#include "heaps.h"
 #include "internal.h"
 #include "os.h"
 
@@ -90,15 +91,6 @@ WSH_NOINLINE void *alloc_there(WS_HEAP *heap, size_t size)
 
     there_end = caller_pc();
     return p;
-}
-
-static size_t actual_size(WS_HEAP *heap)
-{
-    size_t v = 0;
-
-    assert_int_equal(WsGetHeapProperty(heap, WS_HEAP_PROPERTY_ACTUAL_SIZE, &v, sizeof v, NULL),
-                     S_OK);
-    return v;
 }
 
 /* True when the byte at `p` can be read, without touching it. */
@@ -288,15 +280,15 @@ static void test_actual_size_counts_data_pages(void **state)
     WS_HEAP *heap = new_heap();
 
     (void)state;
-    assert_int_equal(actual_size(heap), 0);
+    assert_int_equal(heap_property(heap, WS_HEAP_PROPERTY_ACTUAL_SIZE), 0);
     alloc_here(heap, 16);
-    assert_int_equal(actual_size(heap), PAGE);
+    assert_int_equal(heap_property(heap, WS_HEAP_PROPERTY_ACTUAL_SIZE), PAGE);
     alloc_here(heap, PAGE + 1);
-    assert_int_equal(actual_size(heap), 3 * PAGE);
+    assert_int_equal(heap_property(heap, WS_HEAP_PROPERTY_ACTUAL_SIZE), 3 * PAGE);
     alloc_here(heap, 0);
-    assert_int_equal(actual_size(heap), 4 * PAGE);
+    assert_int_equal(heap_property(heap, WS_HEAP_PROPERTY_ACTUAL_SIZE), 4 * PAGE);
     assert_int_equal(WsResetHeap(heap, NULL), S_OK);
-    assert_int_equal(actual_size(heap), 0);
+    assert_int_equal(heap_property(heap, WS_HEAP_PROPERTY_ACTUAL_SIZE), 0);
     WsFreeHeap(heap);
 }
 

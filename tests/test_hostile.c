@@ -32,6 +32,7 @@
 #include "death.h"
 #include "guarded/guarded.h"
 #include "internal.h"
+#include "report.h"
 
 #define OUT_SIZE 65536
 static char out[OUT_SIZE];
@@ -284,44 +285,29 @@ static int run(void (*fn)(void *arg))
     return status;
 }
 
-/* cmocka cuts long messages: the child's whole output goes to stderr first. */
-static void fail_report(const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "\n--- child output ---\n%s--- end ---\n", out);
-    fail();
-}
-
 static void expect_sigsegv_within(int status, long max_ms)
 {
     if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGSEGV) {
         if (WIFSIGNALED(status))
-            fail_report("child died by signal %d (%s), not SIGSEGV, after %ld ms", WTERMSIG(status),
-                        WTERMSIG(status) == SIGALRM ? "its deadline" : "?", elapsed_ms);
+            fail_with_output(out, "child died by signal %d (%s), not SIGSEGV, after %ld ms",
+                             WTERMSIG(status), WTERMSIG(status) == SIGALRM ? "its deadline" : "?",
+                             elapsed_ms);
         else
-            fail_report("child exited with status %d, not by SIGSEGV",
-                        WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+            fail_with_output(out, "child exited with status %d, not by SIGSEGV",
+                             WIFEXITED(status) ? WEXITSTATUS(status) : -1);
     }
     if (elapsed_ms > max_ms)
-        fail_report("child took %ld ms to die (at most %ld expected)", elapsed_ms, max_ms);
-}
-
-static void expect_line(const char *needle)
-{
-    if (strstr(out, needle) == NULL) fail_report("no line containing \"%s\"", needle);
+        fail_with_output(out, "child took %ld ms to die (at most %ld expected)", elapsed_ms,
+                         max_ms);
 }
 
 static void test_overrun_on_small_thread_stack(void **state)
 {
     (void)state;
     expect_sigsegv_within(run(small_stack_overrun), 15000);
-    expect_line("==wsheap== ERROR: heap-buffer-overflow WRITE at 0x");
-    expect_line(" in recurse_then_overrun ");
-    expect_line("==wsheap== END\n");
+    expect_text(out, "==wsheap== ERROR: heap-buffer-overflow WRITE at 0x");
+    expect_text(out, " in recurse_then_overrun ");
+    expect_text(out, "==wsheap== END\n");
 }
 
 /* Besides the kernel's signal frame, wsheap's handler may use this much of a runtime's 8 KiB
@@ -352,18 +338,20 @@ static void test_overrun_on_runtime_altstack(void **state)
                             MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     assert_true(runtime_altstack != MAP_FAILED);
     expect_sigsegv_within(run(runtime_altstack_overrun), 15000);
-    expect_line("==wsheap== ERROR: heap-buffer-overflow WRITE at 0x");
-    expect_line(" in runtime_altstack_thread ");
-    expect_line("==wsheap== END\n");
+    expect_text(out, "==wsheap== ERROR: heap-buffer-overflow WRITE at 0x");
+    expect_text(out, " in runtime_altstack_thread ");
+    expect_text(out, "==wsheap== END\n");
     /* The stack grows down from its end: the zero bytes at its start were never written. */
     while (untouched < RUNTIME_ALTSTACK_SIZE && runtime_altstack[untouched] == 0)
         untouched++;
     print_message("the fault used %zu bytes of the 8 KiB alternate stack\n",
                   RUNTIME_ALTSTACK_SIZE - untouched);
     if (RUNTIME_ALTSTACK_SIZE - untouched > max_used)
-        fail_report("the fault used %zu bytes of the 8 KiB alternate stack (at most %zu expected: "
-                    "the kernel's frame %zu and the handler's %d)",
-                    RUNTIME_ALTSTACK_SIZE - untouched, max_used, frame, HANDLER_MAX_USED);
+        fail_with_output(
+            out,
+            "the fault used %zu bytes of the 8 KiB alternate stack (at most %zu expected: "
+            "the kernel's frame %zu and the handler's %d)",
+            RUNTIME_ALTSTACK_SIZE - untouched, max_used, frame, HANDLER_MAX_USED);
     munmap(runtime_altstack, RUNTIME_ALTSTACK_SIZE);
 }
 
@@ -371,20 +359,22 @@ static void test_forwarded_foreign_fault_ends(void **state)
 {
     (void)state;
     expect_sigsegv_within(run(forwarder_null_deref), 5000);
-    expect_line("forwarder ran");
+    expect_text(out, "forwarder ran");
     /* Once: wsheap's handler sees that the fault came back and passes it on at once. */
     if (strstr(strstr(out, "forwarder ran") + 1, "forwarder ran") != NULL)
-        fail_report("the fault went back and forth before it ended");
-    if (strstr(out, "==wsheap==") != NULL) fail_report("a report for a fault not wsheap's");
+        fail_with_output(out, "the fault went back and forth before it ended");
+    if (strstr(out, "==wsheap==") != NULL)
+        fail_with_output(out, "a report for a fault not wsheap's");
 }
 
 static void test_forwarder_does_not_hide_overrun(void **state)
 {
     (void)state;
     expect_sigsegv_within(run(forwarder_overrun), 5000);
-    expect_line("==wsheap== ERROR: heap-buffer-overflow WRITE at 0x");
-    expect_line("==wsheap== END\n");
-    if (strstr(out, "forwarder ran") != NULL) fail_report("wsheap's fault went to the forwarder");
+    expect_text(out, "==wsheap== ERROR: heap-buffer-overflow WRITE at 0x");
+    expect_text(out, "==wsheap== END\n");
+    if (strstr(out, "forwarder ran") != NULL)
+        fail_with_output(out, "wsheap's fault went to the forwarder");
 }
 
 static void test_full_stderr_pipe_does_not_hang(void **state)
@@ -397,10 +387,11 @@ static void test_fault_while_reporting_dies_at_once(void **state)
 {
     (void)state;
     expect_sigsegv_within(run(fault_while_reporting), 5000);
-    expect_line("==wsheap== ERROR: corrupted-slack at 0x");
-    expect_line("==wsheap== ERROR: a second fault while this thread was writing the report: "
-                "heap-buffer-overflow WRITE at 0x");
-    if (strstr(out, "==wsheap== END") != NULL) fail_report("the interrupted report went on");
+    expect_text(out, "==wsheap== ERROR: corrupted-slack at 0x");
+    expect_text(out, "==wsheap== ERROR: a second fault while this thread was writing the report: "
+                     "heap-buffer-overflow WRITE at 0x");
+    if (strstr(out, "==wsheap== END") != NULL)
+        fail_with_output(out, "the interrupted report went on");
 }
 
 int main(void)

@@ -30,6 +30,7 @@
 
 #include "death.h"
 #include "internal.h"
+#include "report.h"
 
 #define OUT_SIZE 65536
 static char out[OUT_SIZE];
@@ -126,33 +127,6 @@ static void nodebug_library(void *arg)
 
 /* --- Checks ----------------------------------------------------------------------------------- */
 
-#define fail_report(...)                                                                           \
-    do {                                                                                           \
-        print_error(__VA_ARGS__);                                                                  \
-        fail();                                                                                    \
-    } while (0)
-
-static void expect_sigsegv(int status)
-{
-    if (status == -1 || !WIFSIGNALED(status) || WTERMSIG(status) != SIGSEGV)
-        fail_report("expected death by SIGSEGV, got status 0x%x; output:\n%s\n", status, out);
-}
-
-/* `needle` appears after the line that contains `section` (and before the next section). */
-static void expect_in_section(const char *section, const char *needle)
-{
-    char title[256];
-    const char *s, *end, *hit;
-
-    snprintf(title, sizeof title, "==wsheap== %s", section);
-    s = strstr(out, title);
-    if (s == NULL) fail_report("missing section \"%s\":\n%s\n", section, out);
-    end = strstr(s + 1, "==wsheap== ");
-    hit = strstr(s, needle);
-    if (hit == NULL || (end != NULL && hit > end))
-        fail_report("\"%s\" not in section \"%s\":\n%s\n", needle, section, out);
-}
-
 /* A frame line of the section holds `needle` and names no function. */
 static bool raw_frame_in_section(const char *section, const char *needle)
 {
@@ -176,7 +150,7 @@ static bool raw_frame_in_section(const char *section, const char *needle)
 
 static void expect_absent(const char *needle)
 {
-    if (strstr(out, needle) != NULL) fail_report("\"%s\" in the report:\n%s\n", needle, out);
+    if (strstr(out, needle) != NULL) fail_with_output(out, "\"%s\" in the report", needle);
 }
 
 /* The path the report prints for `path`: the file itself, symbolic links resolved. */
@@ -197,10 +171,10 @@ static void test_block_of_unloaded_plugin_names_it(void **state)
         print_message("dlclose does not unload the plugin here: test skipped\n");
         skip();
     }
-    expect_sigsegv(status);
+    expect_sigsegv(status, out);
     snprintf(want, sizeof want, "(%s+0x", real(REPORT_PLUGIN, path));
-    expect_in_section("block allocated by thread", want);
-    expect_in_section("block allocated by thread", "in report_plugin_alloc ");
+    expect_in_section(out, "block allocated by thread", want);
+    expect_in_section(out, "block allocated by thread", "in report_plugin_alloc ");
     expect_absent("<unknown module>");
 }
 
@@ -214,7 +188,7 @@ static void test_modules_known_without_free_descriptor(void **state)
         print_message("cannot use up the descriptors: test skipped\n");
         skip();
     }
-    expect_sigsegv(status);
+    expect_sigsegv(status, out);
     expect_absent("<unknown module>");
     /* Every frame line ends with "(module+0xoffset)". */
     for (const char *line = out; *line != '\0';) {
@@ -227,14 +201,14 @@ static void test_modules_known_without_free_descriptor(void **state)
             n_frames++;
             if (open == NULL || open[1] != '/' || line[len - 1] != ')' ||
                 strstr(open, "+0x") == NULL || strstr(open, "+0x") > line + len)
-                fail_report("a frame line without (module+0xoffset): \"%.*s\" in:\n%s\n", (int)len,
-                            line, out);
+                fail_with_output(out, "a frame line without (module+0xoffset): \"%.*s\"", (int)len,
+                                 line);
         }
         line += len + (eol != NULL);
     }
-    if (n_frames < 4) fail_report("expected an access and an allocation stack:\n%s\n", out);
-    expect_in_section("access by thread", "/test_report_modules+0x");
-    expect_in_section("block allocated by thread", "/test_report_modules+0x");
+    if (n_frames < 4) fail_with_output(out, "expected an access and an allocation stack");
+    expect_in_section(out, "access by thread", "/test_report_modules+0x");
+    expect_in_section(out, "block allocated by thread", "/test_report_modules+0x");
 }
 
 /* Makes `dir` and its parents (no error when they exist). */
@@ -295,12 +269,12 @@ static void test_long_executable_path(void **state)
         skip();
     }
     assert_true(strlen(exe) > 600);
-    expect_sigsegv(run_program(argv, env, out, sizeof out));
+    expect_sigsegv(run_program(argv, env, out, sizeof out), out);
     snprintf(want, sizeof want, "(%s+0x", exe);
-    expect_in_section("access by thread", want);
-    expect_in_section("access by thread", "in report_modules_overrun ");
-    expect_in_section("block allocated by thread", want);
-    expect_in_section("block allocated by thread", "in report_modules_make_block ");
+    expect_in_section(out, "access by thread", want);
+    expect_in_section(out, "access by thread", "in report_modules_overrun ");
+    expect_in_section(out, "block allocated by thread", want);
+    expect_in_section(out, "block allocated by thread", "in report_modules_make_block ");
 }
 
 static void test_no_name_outside_symbol_extent(void **state)
@@ -309,15 +283,15 @@ static void test_no_name_outside_symbol_extent(void **state)
     int status = run_in_child(nodebug_library, NULL, out, sizeof out);
 
     (void)state;
-    expect_sigsegv(status);
+    expect_sigsegv(status, out);
     /* addr2line alone names the tiny exported function before the static one. */
     expect_absent("report_nodebug_tiny");
     snprintf(want, sizeof want, "(%s+0x", real(REPORT_NODEBUG, path));
-    expect_in_section("block allocated by thread", want);
+    expect_in_section(out, "block allocated by thread", want);
     /* The static function's frame is raw: "#N 0xPC (module+0xoffset)", no " in ". */
     if (!raw_frame_in_section("block allocated by thread", want))
-        fail_report("no raw frame in %s:\n%s\n", want, out);
-    expect_in_section("block allocated by thread", "in report_nodebug_alloc ");
+        fail_with_output(out, "no raw frame in %s", want);
+    expect_in_section(out, "block allocated by thread", "in report_nodebug_alloc ");
 }
 
 /* --- The program run from a long path ----------------------------------------------------------

@@ -20,6 +20,7 @@
 
 #include <cmocka.h>
 
+#include "heaps.h"
 #include "internal.h"
 
 /* One site row of the table. */
@@ -94,15 +95,6 @@ static void suggestion(const char *details, size_t *trim, size_t *max)
     assert_int_equal(sscanf(s, "suggested trimSize %zu, maxSize %zu", trim, max), 2);
 }
 
-static void *alloc(WS_HEAP *heap, size_t size)
-{
-    void *p = NULL;
-
-    assert_int_equal(WsAlloc(heap, size, &p, NULL), S_OK);
-    memset(p, 0x5A, size);
-    return p;
-}
-
 /* True when heaps are plain arenas: not guarded, and not the tracked arena used under ASan and
  * valgrind, whose resets park chunks in a quarantine and so allocate every round. */
 static bool plain_arena(void)
@@ -137,7 +129,7 @@ static __attribute__((noinline)) void run_rounds(const char *name, size_t trim, 
     assert_window_empty(heap);
     for (int r = 0; r < n_rounds; r++) {
         for (int i = 0; i < n_allocs; i++) {
-            alloc(heap, size);
+            alloc_written(heap, size);
             assert_window_empty(heap);
         }
         assert_int_equal(WsResetHeap(heap, NULL), S_OK);
@@ -213,7 +205,7 @@ static void test_p95_is_within_a_sixteenth(void **state)
     assert_int_equal(WsCreateHeap(1 << 20, 0, NULL, 0, &heap, NULL), S_OK);
     wsheap_set_heap_name(heap, "skewed");
     for (int round = 0; round < 100; round++) {
-        alloc(heap, round % 20 == 7 ? 50000 : 1000);
+        alloc_written(heap, round % 20 == 7 ? 50000 : 1000);
         assert_int_equal(WsResetHeap(heap, NULL), S_OK);
     }
     WsFreeHeap(heap);
@@ -236,9 +228,9 @@ static void test_quota_failures(void **state)
     (void)state;
     assert_int_equal(WsCreateHeap(100, 0, NULL, 0, &heap, NULL), S_OK);
     wsheap_set_heap_name(heap, "quota");
-    alloc(heap, 60);
+    alloc_written(heap, 60);
     assert_int_equal(WsAlloc(heap, 50, &p, NULL), WS_E_QUOTA_EXCEEDED);
-    alloc(heap, 40); /* the exact boundary succeeds */
+    alloc_written(heap, 40); /* the exact boundary succeeds */
     assert_int_equal(WsResetHeap(heap, NULL), S_OK);
     assert_int_equal(WsAlloc(heap, 101, &p, NULL), WS_E_QUOTA_EXCEEDED);
     assert_int_equal(WsAlloc(heap, SIZE_MAX, &p, NULL), WS_E_QUOTA_EXCEEDED);
@@ -270,7 +262,7 @@ static void test_sites_live_heaps_and_names(void **state)
         assert_int_equal(WsCreateHeap(4096, 0, NULL, 0, &heaps[i], NULL), S_OK);
         snprintf(name, sizeof name, "conn-%d", i);
         wsheap_set_heap_name(heaps[i], name);
-        alloc(heaps[i], 100 + (size_t)i);
+        alloc_written(heaps[i], 100 + (size_t)i);
     }
     for (int i = 0; i < 3; i++)
         WsFreeHeap(heaps[i]);
@@ -303,7 +295,7 @@ static void test_names_are_escaped(void **state)
     for (int i = 0; i < 2; i++) {
         assert_int_equal(WsCreateHeap(4096, 0, NULL, 0, &heaps[i], NULL), S_OK);
         wsheap_set_heap_name(heaps[i], names[i]);
-        alloc(heaps[i], 10);
+        alloc_written(heaps[i], 10);
     }
     WsFreeHeap(heaps[0]);
     text = stats_text();
@@ -338,13 +330,13 @@ static void test_off(void **state)
     assert_non_null(f);
     assert_int_equal(WsCreateHeap(4096, 0, NULL, 0, &heap, NULL), S_OK);
     h = (struct wsh_heap *)heap;
-    alloc(heap, 10);
+    alloc_written(heap, 10);
     assert_null(h->stats);
     if (plain_arena()) {
         char *cur = h->cur;
 
         assert_true(h->end > h->cur);
-        alloc(heap, 16); /* served by the window: cur moves by 16 */
+        alloc_written(heap, 16); /* served by the window: cur moves by 16 */
         assert_ptr_equal(h->cur, cur + 16);
     }
     assert_int_equal(wsheap_print_stats(fileno(f)), WS_E_INVALID_OPERATION);

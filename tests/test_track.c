@@ -24,7 +24,8 @@
 
 #include <cmocka.h>
 
-#include "death.h"
+#include "heaps.h"
+#include "report.h"
 #include "guarded/guarded.h" /* wsh_thread_id */
 #include "internal.h"
 #include "track.h"
@@ -52,26 +53,6 @@ static WS_HEAP *tracked_heap(size_t max_size, size_t trim_size)
     return heap;
 }
 
-static char *alloc(WS_HEAP *heap, size_t size)
-{
-    void *p = NULL;
-
-    assert_int_equal(WsAlloc(heap, size, &p, NULL), S_OK);
-    assert_non_null(p);
-    assert_int_equal((uintptr_t)p % 8, 0);
-    memset(p, 0x5a, size);
-    return p;
-}
-
-static size_t actual_size(WS_HEAP *heap)
-{
-    size_t v = 0;
-
-    assert_int_equal(WsGetHeapProperty(heap, WS_HEAP_PROPERTY_ACTUAL_SIZE, &v, sizeof v, NULL),
-                     S_OK);
-    return v;
-}
-
 /* Describes `p` into `text` and returns the kind. */
 static int describe(const void *p, char *text, size_t size)
 {
@@ -79,11 +60,6 @@ static int describe(const void *p, char *text, size_t size)
 
     assert_true(strlen(text) < size);
     return kind;
-}
-
-static void expect_text(const char *text, const char *want)
-{
-    if (strstr(text, want) == NULL) fail_msg("expected \"%s\" in:\n%s", want, text);
 }
 
 /* Runs argv[0] with stdout and stderr captured into `out` (NUL-terminated, cut to fit) and
@@ -180,7 +156,7 @@ static void test_window_stays_empty(void **state)
 
     (void)state;
     for (size_t size = 0; size < 100; size++) {
-        alloc(heap, size);
+        alloc_written(heap, size);
         assert_ptr_equal(h->cur, h->end);
     }
     assert_int_equal(WsResetHeap(heap, NULL), S_OK);
@@ -199,7 +175,7 @@ static void test_blocks_are_apart_and_described(void **state)
     (void)state;
     wsheap_set_heap_name(heap, "parser");
     for (size_t i = 0; i < N; i++)
-        blocks[i] = alloc(heap, sizes[i]);
+        blocks[i] = alloc_written(heap, sizes[i]);
     for (size_t i = 0; i < N; i++) {
         for (size_t j = 0; j < N; j++) {
             if (i == j) continue;
@@ -234,7 +210,7 @@ static void test_asan_poisoning(void **state)
 {
 #if WSH_TRACK_ASAN
     WS_HEAP *heap = tracked_heap(SIZE_MAX, 0);
-    char *a = alloc(heap, 13), *b = alloc(heap, 16);
+    char *a = alloc_written(heap, 13), *b = alloc_written(heap, 16);
 
     (void)state;
     assert_false(__asan_address_is_poisoned(a + 12));
@@ -264,8 +240,8 @@ static void test_memcheck_no_access(void **state)
     (void)state;
     if (!wsh_track_memcheck()) skip_because("not running under valgrind memcheck");
     heap = tracked_heap(SIZE_MAX, 0);
-    a = alloc(heap, 13);
-    b = alloc(heap, 16);
+    a = alloc_written(heap, 13);
+    b = alloc_written(heap, 16);
     assert_int_equal(VALGRIND_GET_VBITS(a + 5, vbits, 8), 1);
     assert_int_equal(VALGRIND_GET_VBITS(a + 13, vbits, 1), 3);
     assert_int_equal(VALGRIND_GET_VBITS(a - 1, vbits, 1), 3);
@@ -288,8 +264,8 @@ static void test_reset_releases_and_describes(void **state)
     char *old, *fresh, text[2048];
 
     (void)state;
-    alloc(heap, 40);
-    old = alloc(heap, 13);
+    alloc_written(heap, 40);
+    old = alloc_written(heap, 13);
     assert_int_equal(WsResetHeap(heap, NULL), S_OK);
     assert_int_equal(describe(old + 2, text, sizeof text), WSHEAP_ADDRESS_RELEASED);
     expect_text(text, "is 2 bytes inside the 13-byte block");
@@ -297,12 +273,12 @@ static void test_reset_releases_and_describes(void **state)
     assert_int_equal(WsResetHeap(heap, NULL), S_OK);
     assert_int_equal(describe(old, text, sizeof text), WSHEAP_ADDRESS_RELEASED);
     expect_text(text, "released by reset #1"); /* still the reset that released it */
-    fresh = alloc(heap, 13);
+    fresh = alloc_written(heap, 13);
     assert_true(fresh + 13 <= old - 40 || fresh >= old + 13); /* not the released memory */
     assert_int_equal(describe(fresh, text, sizeof text), WSHEAP_ADDRESS_BLOCK);
     expect_text(text, "block #0 since reset #2");
     /* Reset keeps a chunk of its own for the next round, as the untracked arena does. */
-    assert_true(actual_size(heap) >= 4096);
+    assert_true(heap_property(heap, WS_HEAP_PROPERTY_ACTUAL_SIZE) >= 4096);
     WsFreeHeap(heap);
 }
 
@@ -314,7 +290,7 @@ static long rounds_until_reused(WS_HEAP *heap, char *stale, int n, size_t size, 
 
     for (long r = 1; r <= limit; r++) {
         for (int i = 0; i < n; i++) {
-            char *p = alloc(heap, size);
+            char *p = alloc_written(heap, size);
 
             if (stale >= p && stale < p + size + 8) return r;
         }
@@ -337,7 +313,7 @@ static void test_quarantine_holds(void **state)
     size_t kept;
 
     (void)state;
-    stale = alloc(heap, 24);
+    stale = alloc_written(heap, 24);
     assert_int_equal(WsResetHeap(heap, NULL), S_OK);
     small = rounds_until_reused(heap, stale, 1, 24, 5000);
     print_message("quarantine: a 24-byte block's memory was reused after %ld resets "
@@ -349,11 +325,11 @@ static void test_quarantine_holds(void **state)
 
     heap = tracked_heap(SIZE_MAX, 1 << 20);
     for (int i = 0; i < 1000; i++)
-        alloc(heap, 8 + (size_t)(i * 37) % 180);
+        alloc_written(heap, 8 + (size_t)(i * 37) % 180);
     assert_int_equal(WsResetHeap(heap, NULL), S_OK);
-    stale = alloc(heap, 100);
+    stale = alloc_written(heap, 100);
     assert_int_equal(WsResetHeap(heap, NULL), S_OK);
-    kept = actual_size(heap);
+    kept = heap_property(heap, WS_HEAP_PROPERTY_ACTUAL_SIZE);
     large = rounds_until_reused(heap, stale, 1000, 100, 5000);
     print_message("quarantine: with 1000 blocks of 100 bytes per round (%zu-byte chunk kept), "
                   "reused after %ld resets\n",
@@ -403,7 +379,7 @@ static void test_describe_heap_object(void **state)
 static void test_describe_to_stderr(void **state)
 {
     WS_HEAP *heap = tracked_heap(SIZE_MAX, 0);
-    char *p = alloc(heap, 13), text[2048];
+    char *p = alloc_written(heap, 13), text[2048];
     int fds[2], saved;
     ssize_t n;
 
@@ -428,7 +404,7 @@ static void test_describe_to_stderr(void **state)
 static void test_allocation_stack_is_recorded(void **state)
 {
     WS_HEAP *heap = tracked_heap(SIZE_MAX, 0);
-    char *p = alloc(heap, 13), text[4096];
+    char *p = alloc_written(heap, 13), text[4096];
 
     (void)state;
     describe(p, text, sizeof text);
@@ -452,7 +428,7 @@ WSH_NOINLINE void track_test_reset(WS_HEAP *heap)
 static void test_reset_stack_is_recorded(void **state)
 {
     WS_HEAP *heap = tracked_heap(SIZE_MAX, 0);
-    char *p = alloc(heap, 13), text[8192], want[96];
+    char *p = alloc_written(heap, 13), text[8192], want[96];
     const char *release;
 
     (void)state;
@@ -478,7 +454,7 @@ static void test_reset_stack_is_recorded(void **state)
 static void test_describe_escapes_name(void **state)
 {
     WS_HEAP *heap = tracked_heap(SIZE_MAX, 0);
-    char *p = alloc(heap, 13), text[8192];
+    char *p = alloc_written(heap, 13), text[8192];
 
     (void)state;
     wsheap_set_heap_name(heap, "evil\n==wsheap== ERROR: forged\x1b[31m");

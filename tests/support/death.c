@@ -7,7 +7,6 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
-#include <string.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -111,22 +110,4 @@ int run_program(char *const argv[], char *const env[], char *buf, size_t buf_siz
         _exit(127);
     }
     return collect(pid, fd, buf, buf_size);
-}
-
-const char *line_with(const char *text, const char *needle, char *line, size_t line_size)
-{
-    const char *hit = strstr(text, needle), *start, *end;
-    size_t n;
-
-    if (hit == NULL || line_size == 0) return NULL;
-    start = hit;
-    while (start > text && start[-1] != '\n')
-        start--;
-    end = strchr(hit, '\n');
-    if (end == NULL) end = hit + strlen(hit);
-    n = (size_t)(end - start);
-    if (n >= line_size) n = line_size - 1;
-    memcpy(line, start, n);
-    line[n] = '\0';
-    return line;
 }

@@ -21,8 +21,4 @@ int run_in_child(void (*fn)(void *arg), void *arg, char *buf, size_t buf_size);
  * like run_in_child. Returns the wait status, or -1. */
 int run_program(char *const argv[], char *const env[], char *buf, size_t buf_size);
 
-/* The line of `text` that contains `needle`, copied into line (cut at line_size - 1); NULL
- * when no line contains it. */
-const char *line_with(const char *text, const char *needle, char *line, size_t line_size);
-
 #endif
