@@ -6,56 +6,37 @@
  * report, wsheap_describe_address) shows wsh_name_escape's rendering, in which no byte can end
  * the line, start another "==wsheap==" line, or reach the terminal as a control sequence.
  */
-#include <pthread.h>
 #include <string.h>
 
 #include "internal.h"
+#include "mutex.h"
 
 /* --- The name lock ---------------------------------------------------------------------------- */
 
-/* Guards every heap's name field. A leaf: nothing else is locked while it is held, so any
- * other lock (the statistics registry, the tracked heaps' list) may be held when taking it. */
-static pthread_mutex_t name_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_once_t name_once = PTHREAD_ONCE_INIT;
-
-static void lock_names(void)
-{
-    pthread_mutex_lock(&name_lock);
-}
-
-static void unlock_names(void)
-{
-    pthread_mutex_unlock(&name_lock);
-}
-
-/* A fork child must not inherit the lock held by a thread that does not exist there. */
-static void setup_names(void)
-{
-    pthread_atfork(lock_names, unlock_names, unlock_names);
-}
+/* Guards every heap's name field. Last in the lock order (mutex.h): nothing else is locked while
+ * it is held, so the statistics registry or the tracked heaps' list may be held when taking it. */
+static struct wsh_mutex *const name_lock = &wsh_mutexes[WSH_MUTEX_NAME];
 
 void wsh_name_set(struct wsh_heap *heap, const char *name)
 {
     size_t n = strlen(name);
 
     wsh_assert(n < sizeof heap->name);
-    pthread_once(&name_once, setup_names);
-    lock_names();
+    wsh_mutex_lock(name_lock);
     memcpy(heap->name, name, n + 1);
-    unlock_names();
+    wsh_mutex_unlock(name_lock);
 }
 
 bool wsh_name_copy(const struct wsh_heap *heap, char *dst, bool may_block)
 {
-    pthread_once(&name_once, setup_names);
     if (may_block) {
-        lock_names();
-    } else if (pthread_mutex_trylock(&name_lock) != 0) {
+        wsh_mutex_lock(name_lock);
+    } else if (!wsh_mutex_trylock(name_lock)) {
         dst[0] = '\0';
         return false;
     }
     memcpy(dst, heap->name, sizeof heap->name);
-    unlock_names();
+    wsh_mutex_unlock(name_lock);
     dst[WSHEAP_NAME_MAX - 1] = '\0';
     return true;
 }

@@ -7,7 +7,6 @@
  * are printed with a suggested trimSize and maxSize; at exit the heaps never freed are listed.
  */
 #include <inttypes.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +15,7 @@
 
 #include "arena/policy.h"
 #include "internal.h"
+#include "mutex.h"
 #include "os.h"
 #include "out.h"
 #include "stack/stack.h"
@@ -113,11 +113,11 @@ struct wsh_heap_stats {
     atomic_size_t round_requested, round_consumed, actual_peak, refused_max;
 };
 
-static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct wsh_mutex *const registry_lock = &wsh_mutexes[WSH_MUTEX_STATS];
 static struct site *site_buckets[SITE_BUCKETS];
 static struct site *sites_first, **sites_tail = &sites_first;
 static unsigned n_sites;
-static pthread_once_t registry_once = PTHREAD_ONCE_INIT;
+static atomic_bool registry_started; /* a heap was watched: the exit report has work */
 
 static size_t load(atomic_size_t *v)
 {
@@ -135,35 +135,12 @@ static void raise_to(atomic_size_t *v, size_t value)
     if (value > load(v)) atomic_store_explicit(v, value, memory_order_relaxed);
 }
 
-static void lock_registry(void)
-{
-    pthread_mutex_lock(&registry_lock);
-}
-
-static void unlock_registry(void)
-{
-    pthread_mutex_unlock(&registry_lock);
-}
-
-/* Re-creates the lock in a fork child: the parent may have held it in another thread. */
-static void child_after_fork(void)
-{
-    pthread_mutex_init(&registry_lock, NULL);
-}
-
-static atomic_bool registry_started; /* a heap was watched: the exit report has work */
-
-static void setup_registry(void)
-{
-    pthread_atfork(lock_registry, unlock_registry, child_after_fork);
-    atomic_store(&registry_started, true);
-}
-
 /* The site of `stack`, made on first use; NULL when out of memory. */
 static struct site *site_for_locked(uint32_t stack, const struct wsh_heap *heap)
 {
     struct site **bucket = &site_buckets[stack % SITE_BUCKETS], *s;
 
+    wsh_assert(wsh_mutex_held(registry_lock));
     for (s = *bucket; s != NULL; s = s->next)
         if (s->stack == stack) {
             if (s->max_size != heap->max_size || s->trim_size != heap->trim_size)
@@ -189,6 +166,7 @@ static void note_name_locked(struct site *s, const char *name)
 {
     size_t i;
 
+    wsh_assert(wsh_mutex_held(registry_lock));
     if (name[0] == '\0') return;
     for (i = 0; i < NAMES_KEPT && s->names[i][0] != '\0'; i++)
         if (strcmp(s->names[i], name) == 0) return;
@@ -223,6 +201,7 @@ static void add_heap(struct totals *t, struct wsh_heap_stats *h, bool first_roun
 /* Ends the round of `h`: folds it into the site. */
 static void fold_locked(struct wsh_heap_stats *h)
 {
+    wsh_assert(wsh_mutex_held(registry_lock));
     add_heap(&h->site->t, h, h->first_round_done);
     if (load(&h->n_allocs) > 0) h->first_round_done = true;
     atomic_store_explicit(&h->n_allocs, 0, memory_order_relaxed);
@@ -247,11 +226,11 @@ WSH_NOINLINE void wsh_stats_heap_created(struct wsh_heap *heap)
     h = wsh_os_malloc(sizeof *h);
     if (h == NULL) return;
     memset(h, 0, sizeof *h);
-    pthread_once(&registry_once, setup_registry);
-    lock_registry();
+    atomic_store(&registry_started, true);
+    wsh_mutex_lock(registry_lock);
     s = site_for_locked(stack, heap);
     if (s == NULL) {
-        unlock_registry();
+        wsh_mutex_unlock(registry_lock);
         wsh_os_free(h);
         return;
     }
@@ -262,7 +241,7 @@ WSH_NOINLINE void wsh_stats_heap_created(struct wsh_heap *heap)
     if (s->live != NULL) s->live->prev = h;
     s->live = h;
     s->t.n_created++;
-    unlock_registry();
+    wsh_mutex_unlock(registry_lock);
     heap->stats = h;
 }
 
@@ -304,10 +283,10 @@ void wsh_stats_reset_done(struct wsh_heap *heap)
     struct wsh_heap_stats *h = heap->stats;
 
     count_sys_allocs(h);
-    lock_registry();
+    wsh_mutex_lock(registry_lock);
     fold_locked(h);
     h->site->t.n_resets++;
-    unlock_registry();
+    wsh_mutex_unlock(registry_lock);
 }
 
 void wsh_stats_heap_freed(struct wsh_heap *heap)
@@ -318,7 +297,7 @@ void wsh_stats_heap_freed(struct wsh_heap *heap)
 
     raise_to(&h->actual_peak, heap->ops->actual_size(heap));
     wsh_name_copy(heap, name, true);
-    lock_registry();
+    wsh_mutex_lock(registry_lock);
     fold_locked(h);
     note_name_locked(s, name);
     s->t.n_freed++;
@@ -327,7 +306,7 @@ void wsh_stats_heap_freed(struct wsh_heap *heap)
     else
         s->live = h->next;
     if (h->next != NULL) h->next->prev = h->prev;
-    unlock_registry();
+    wsh_mutex_unlock(registry_lock);
     heap->stats = NULL;
     wsh_os_free(h);
 }
@@ -381,7 +360,7 @@ static struct site_view *snapshot_sites(size_t *n_out)
     struct site_view *views;
     size_t n = 0;
 
-    lock_registry();
+    wsh_mutex_lock(registry_lock);
     views = n_sites > 0 ? calloc(n_sites, sizeof *views) : NULL;
     for (struct site *s = sites_first; views != NULL && s != NULL; s = s->next_made, n++) {
         struct site_view *v = &views[n];
@@ -406,7 +385,7 @@ static struct site_view *snapshot_sites(size_t *n_out)
         memcpy(v->names, copy.names, sizeof v->names);
         v->t = copy.t;
     }
-    unlock_registry();
+    wsh_mutex_unlock(registry_lock);
     *n_out = n;
     return views;
 }
@@ -582,7 +561,7 @@ static struct leak *snapshot_leaks(size_t *n_out)
     struct leak *leaks = NULL;
     size_t n = 0, cap = 0;
 
-    lock_registry();
+    wsh_mutex_lock(registry_lock);
     for (struct site *s = sites_first; s != NULL; s = s->next_made) {
         for (struct wsh_heap_stats *h = s->live; h != NULL; h = h->next) {
             struct wsh_heap *heap = h->heap;
@@ -611,7 +590,7 @@ static struct leak *snapshot_leaks(size_t *n_out)
         }
     }
 out:
-    unlock_registry();
+    wsh_mutex_unlock(registry_lock);
     *n_out = n;
     return leaks;
 }

@@ -26,8 +26,10 @@
 
 #include "heaps.h"
 #include "report.h"
-#include "guarded/guarded.h" /* wsh_thread_id */
+#include "arena/tracked.h"
+#include "describe.h"
 #include "internal.h"
+#include "stack/stack.h" /* wsh_thread_id */
 #include "track.h"
 
 static const char *helper_path; /* argv[1]: the track_helper executable */
@@ -488,7 +490,7 @@ static void test_frame_address_matches_offset(void **state)
     info.frames[1] = (uintptr_t)&cmocka_set_test_filter + 4;
     info.frames[2] = (uintptr_t)&_test_free + 4;
     info.frames[3] = (uintptr_t)&test_frame_address_matches_offset + 16;
-    wsh_track_format(&info, text, sizeof text);
+    wsh_describe_format(&info, text, sizeof text);
     for (line = text; (line = strstr(line, "\n    #")) != NULL; line++) {
         unsigned long addr, offset;
         const char *plus, *end = strchr(line + 1, '\n');

@@ -7,15 +7,16 @@
  * quarantine; and every tracked heap is listed, so wsheap_describe_address can name a block.
  */
 #include <assert.h>
-#include <pthread.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "../describe.h"
 #include "../internal.h"
+#include "../mutex.h"
 #include "../os.h"
 #include "../stack/stack.h"
-#include "../track.h"
 #include "policy.h"
+#include "tracked.h"
 
 /*
  * One chunk (malloc'd under ASan and in a forced run, mmap'd under memcheck so that memcheck
@@ -76,29 +77,12 @@ struct tarena {
 /* Guards the list of tracked heaps and every tracked heap's chunk lists and records, so that a
  * description made from another thread (or an ASan report) reads them consistently. Tracked
  * heaps run under a sanitizer or valgrind, where one uncontended lock per call is noise. */
-static pthread_mutex_t list_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct wsh_mutex *const list_lock = &wsh_mutexes[WSH_MUTEX_TRACKED];
 static struct tarena *tracked_heaps;
-static pthread_once_t setup_once = PTHREAD_ONCE_INIT;
 
 static char *chunk_data(struct tchunk *c)
 {
     return (char *)(c + 1);
-}
-
-static void lock(void)
-{
-    pthread_mutex_lock(&list_lock);
-}
-
-static void unlock(void)
-{
-    pthread_mutex_unlock(&list_lock);
-}
-
-/* A fork child must not inherit the lock held by a thread that does not exist there. */
-static void setup(void)
-{
-    pthread_atfork(lock, unlock, unlock);
 }
 
 /* The largest chunk asked for: physical memory. Beyond it malloc would fail anyway, but ASan's
@@ -120,11 +104,12 @@ static size_t max_chunk_size(void)
 
 /* A new chunk of `size` usable bytes, all poisoned, counted in a->held; NULL when out of
  * memory. Caller holds list_lock. */
-static struct tchunk *chunk_new(struct tarena *a, size_t size)
+static struct tchunk *chunk_new_locked(struct tarena *a, size_t size)
 {
     struct tchunk *c;
     size_t map_size = 0;
 
+    wsh_assert(wsh_mutex_held(list_lock));
     if (size > max_chunk_size()) return NULL;
     if (a->memcheck) {
         map_size = wsh_align_up(sizeof *c + size, wsh_os_page_size());
@@ -183,32 +168,31 @@ static struct wsh_heap *tracked_create(const struct wsh_options *options)
      * false reports (see docs/sanitizers.md). */
     a->stack_depth = a->memcheck ? 0 : options->stack_depth;
     if (a->stack_depth > 0) wsh_stack_init();
-    pthread_once(&setup_once, setup);
-    wsh_track_install_asan_hook();
     if (a->memcheck) wsh_track_pool_create(a, TRACK_POOL_REDZONE);
-    lock();
+    wsh_mutex_lock(list_lock);
     a->next = tracked_heaps;
     if (tracked_heaps != NULL) tracked_heaps->prev = a;
     tracked_heaps = a;
-    unlock();
+    wsh_mutex_unlock(list_lock);
     return &a->heap;
 }
 
 /* A chunk with room for `need` bytes (a block's redzone, bytes and padding, and the redzone
  * after it): a chunk of its own for a large block, else a new current chunk. Caller holds
  * list_lock. */
-static struct tchunk *add_chunk(struct tarena *a, size_t need)
+static struct tchunk *add_chunk_locked(struct tarena *a, size_t need)
 {
     struct tchunk *c;
 
+    wsh_assert(wsh_mutex_held(list_lock));
     if (a->current != NULL && wsh_arena_own_chunk(need, a->next_size)) {
-        c = chunk_new(a, need);
+        c = chunk_new_locked(a, need);
         if (c == NULL) return NULL;
         c->next = a->full;
         a->full = c;
         return c;
     }
-    c = chunk_new(a, need > a->next_size ? need : a->next_size);
+    c = chunk_new_locked(a, need > a->next_size ? need : a->next_size);
     if (c == NULL) return NULL;
     if (a->current != NULL) {
         a->current->next = a->full;
@@ -240,11 +224,11 @@ static HRESULT tracked_alloc(struct wsh_heap *heap, size_t size, void **out)
     /* Skip this frame: the stack starts in the public layer (alloc_slow, WsAlloc). */
     if (a->stack_depth > 0) r.stack = wsh_stack_record(a->stack_depth, 1);
 
-    lock();
+    wsh_mutex_lock(list_lock);
     c = a->current;
-    if (c == NULL || c->size - c->used < need) c = add_chunk(a, need);
+    if (c == NULL || c->size - c->used < need) c = add_chunk_locked(a, need);
     if (c == NULL) {
-        unlock();
+        wsh_mutex_unlock(list_lock);
         return E_OUTOFMEMORY;
     }
     user = chunk_data(c) + c->used + TRACK_REDZONE;
@@ -253,7 +237,7 @@ static HRESULT tracked_alloc(struct wsh_heap *heap, size_t size, void **out)
     record_write(user, &r);
     c->used += span;
     c->n_blocks++;
-    unlock();
+    wsh_mutex_unlock(list_lock);
 
     /* Only the block's own bytes become addressable; ASan keeps the bytes between `size` and
      * the next multiple of 8 poisoned, so even a 1-byte overrun of a 13-byte block is seen. */
@@ -267,9 +251,10 @@ static HRESULT tracked_alloc(struct wsh_heap *heap, size_t size, void **out)
 
 /* Appends the live chunk `c` to the quarantine, poisoned, as released by reset number `reset`
  * made by thread `tid` with stack `stack`. Caller holds list_lock. */
-static void quarantine(struct tarena *a, struct tchunk *c, uint32_t reset, uint32_t stack,
-                       int32_t tid)
+static void quarantine_locked(struct tarena *a, struct tchunk *c, uint32_t reset, uint32_t stack,
+                              int32_t tid)
 {
+    wsh_assert(wsh_mutex_held(list_lock));
     wsh_track_poison(chunk_data(c), c->used);
     c->released = reset;
     c->release_stack = stack;
@@ -303,7 +288,7 @@ static void tracked_reset(struct wsh_heap *heap)
      * a fresh chunk (or a recycled one of that size), never the one just released. */
     keep_limit = wsh_arena_keep_limit(heap->trim_size, heap->max_size);
 
-    lock();
+    wsh_mutex_lock(list_lock);
     if (a->full == NULL) {
         if (a->current != NULL && a->current->size <= keep_limit) keep_size = a->current->size;
     } else {
@@ -316,10 +301,10 @@ static void tracked_reset(struct wsh_heap *heap)
     /* Memcheck first forgets the blocks (it keeps them as freed, with this reset's stack). */
     if (a->memcheck) wsh_track_pool_clear(a);
     a->resets++;
-    if (a->current != NULL) quarantine(a, a->current, a->resets, stack, tid);
+    if (a->current != NULL) quarantine_locked(a, a->current, a->resets, stack, tid);
     for (c = a->full; c != NULL; c = next) {
         next = c->next;
-        quarantine(a, c, a->resets, stack, tid);
+        quarantine_locked(a, c, a->resets, stack, tid);
     }
     a->current = a->full = NULL;
     a->n_blocks = 0;
@@ -345,10 +330,10 @@ static void tracked_reset(struct wsh_heap *heap)
         a->held += keep_size;
         a->current = reuse;
     } else if (keep_size != 0) {
-        a->current = chunk_new(a, keep_size); /* NULL (out of memory): the next WsAlloc retries */
+        a->current = chunk_new_locked(a, keep_size); /* NULL: the next WsAlloc retries */
     }
     wsh_assert(a->held == (a->current != NULL ? a->current->size : 0));
-    unlock();
+    wsh_mutex_unlock(list_lock);
 }
 
 static void free_list(struct tchunk *c)
@@ -365,13 +350,13 @@ static void tracked_destroy(struct wsh_heap *heap)
 {
     struct tarena *a = (struct tarena *)heap;
 
-    lock();
+    wsh_mutex_lock(list_lock);
     if (a->prev != NULL)
         a->prev->next = a->next;
     else
         tracked_heaps = a->next;
     if (a->next != NULL) a->next->prev = a->prev;
-    unlock();
+    wsh_mutex_unlock(list_lock);
     if (a->memcheck) wsh_track_pool_destroy(a);
     if (a->current != NULL) chunk_free(a->current);
     free_list(a->full);
@@ -395,17 +380,6 @@ const struct wsh_backend_ops wsh_arena_tracked_ops = {
 
 /* --- Describing addresses --------------------------------------------------------------------- */
 
-/* Copies depot stack `stack` into frames (at most WSH_TRACK_FRAMES); returns the count. */
-static size_t copy_stack(uint32_t stack, uintptr_t *frames)
-{
-    const uintptr_t *pcs;
-    size_t n = stack != 0 ? wsh_depot_get(stack, &pcs) : 0;
-
-    if (n > WSH_TRACK_FRAMES) n = WSH_TRACK_FRAMES;
-    if (n > 0) memcpy(frames, pcs, n * sizeof *pcs);
-    return n;
-}
-
 /* For memory of the released chunk `c`: the reset that released it, its thread and stack. */
 static void describe_release(const struct tarena *a, const struct tchunk *c,
                              struct wsh_addr_info *out)
@@ -413,7 +387,7 @@ static void describe_release(const struct tarena *a, const struct tchunk *c,
     out->released = c->released;
     if (c->released == 0) return;
     out->release_tid = c->release_tid;
-    out->n_release_frames = copy_stack(c->release_stack, out->release_frames);
+    out->n_release_frames = wsh_describe_stack(c->release_stack, out->release_frames);
     if (out->n_release_frames == 0)
         out->release_stack_note = a->memcheck ? "recorded by memcheck (its report shows it)"
                                               : "not recorded (WSHEAP_STACK_DEPTH=0)";
@@ -434,7 +408,7 @@ static void describe_block(const struct tarena *a, const struct tchunk *c, const
         out->stack_note = "recorded by memcheck (its report shows it)";
         return;
     }
-    out->n_frames = copy_stack(r->stack, out->frames);
+    out->n_frames = wsh_describe_stack(r->stack, out->frames);
     if (out->n_frames == 0) out->stack_note = "not recorded (WSHEAP_STACK_DEPTH=0)";
 }
 
@@ -510,8 +484,8 @@ bool wsh_arena_tracked_describe(uintptr_t addr, bool may_block, struct wsh_addr_
     bool found = false;
 
     if (may_block)
-        lock();
-    else if (pthread_mutex_trylock(&list_lock) != 0)
+        wsh_mutex_lock(list_lock);
+    else if (!wsh_mutex_trylock(list_lock))
         return false;
     for (struct tarena *a = tracked_heaps; a != NULL && !found; a = a->next) {
         struct tchunk *c = NULL;
@@ -535,6 +509,6 @@ bool wsh_arena_tracked_describe(uintptr_t addr, bool may_block, struct wsh_addr_
             out->note = "the heap object itself (the WS_HEAP handle points here)";
         }
     }
-    unlock();
+    wsh_mutex_unlock(list_lock);
     return found;
 }

@@ -6,10 +6,13 @@
  * check run in WsAlloc / WsResetHeap / WsFreeHeap, not in the handler; they live here because
  * they belong to the same class: pure reads and writes of guarded memory that describe what
  * they find as a struct wsh_fault, with the same heap description the handler gives.
- * Depends on spans.c (lookups, readers) and the os layer (wsh_os_safe_read) only.
+ * Depends on spans.c (lookups, readers), the os layer (wsh_os_safe_read) and, for
+ * wsh_guarded_addr_info (this backend's part of wsheap_describe_address, declared in
+ * ../describe.h), the stack depot.
  */
 #include <string.h>
 
+#include "../describe.h"
 #include "../os.h"
 #include "fault.h"
 
@@ -160,13 +163,15 @@ static void check_span(const struct wsh_span *s, struct wsh_fault *f, size_t *n_
 }
 
 /* Spans are listed newest first, and blocks and redzone spans interleave, so every span is
- * checked to the end. */
+ * checked to the end. Called by the heap's ops only, never in a signal handler: it may assert. */
 bool wsh_pattern_check(const struct wsh_span *first, struct wsh_fault *f)
 {
     size_t n_corrupted = 0;
 
-    for (const struct wsh_span *s = first; s != NULL; s = s->next)
+    for (const struct wsh_span *s = first; s != NULL; s = s->next) {
+        wsh_assert(s->magic == WSH_SPAN_MAGIC);
         check_span(s, f, &n_corrupted);
+    }
     if (n_corrupted == 0) return true;
     f->n_corrupted = n_corrupted;
     return false;
@@ -296,4 +301,55 @@ bool wsh_guarded_describe(uintptr_t addr, int access, struct wsh_fault *f)
 void wsh_guarded_test_set_describe_hook(void (*hook)(void))
 {
     atomic_store_explicit(&describe_hook, hook, memory_order_release);
+}
+
+/* --- Address descriptions (../describe.h) ----------------------------------------------------- */
+
+static enum wsh_addr_where addr_where(enum wsh_fault_where w)
+{
+    switch (w) {
+    case WSH_WHERE_INSIDE:
+        return WSH_ADDR_INSIDE;
+    case WSH_WHERE_RIGHT:
+        return WSH_ADDR_AFTER;
+    case WSH_WHERE_LEFT:
+        return WSH_ADDR_BEFORE;
+    default:
+        return WSH_ADDR_NOWHERE;
+    }
+}
+
+bool wsh_guarded_addr_info(uintptr_t addr, struct wsh_addr_info *out)
+{
+    struct wsh_fault f;
+
+    if (!wsh_guarded_describe(addr, 0, &f)) return false;
+    out->heap = f.heap;
+    out->backend = "guarded";
+    memcpy(out->heap_name, f.heap_name, sizeof out->heap_name);
+    out->heap_name[sizeof out->heap_name - 1] = '\0';
+    out->heap_freed = f.kind == WSH_FAULT_USE_AFTER_FREE;
+    out->where = f.has_block ? addr_where(f.where) : WSH_ADDR_NOWHERE;
+    out->distance = f.distance;
+    out->kind = f.has_block ? WSHEAP_ADDRESS_BLOCK : WSHEAP_ADDRESS_HEAP;
+    if (f.kind == WSH_FAULT_USE_AFTER_RESET || f.kind == WSH_FAULT_USE_AFTER_FREE) {
+        out->kind = WSHEAP_ADDRESS_RELEASED;
+        out->released = f.release_reset;
+        out->release_tid = f.release_tid;
+        out->n_release_frames = wsh_describe_stack(f.release_stack, out->release_frames);
+        if (out->n_release_frames == 0)
+            out->release_stack_note = "not recorded (WSHEAP_STACK_DEPTH=0)";
+    }
+    if (!f.has_block) {
+        out->note = f.where == WSH_WHERE_HEAP_OBJECT ? "the heap object of a freed heap"
+                                                     : "guard pages or unused guarded memory";
+        return true;
+    }
+    out->block = f.block.user;
+    out->block_size = f.block.size;
+    out->ordinal = f.block.ordinal;
+    out->tid = f.block.tid;
+    out->n_frames = wsh_describe_stack(f.block.alloc_stack, out->frames);
+    if (out->n_frames == 0) out->stack_note = "not recorded (WSHEAP_STACK_DEPTH=0)";
+    return true;
 }

@@ -4,6 +4,8 @@
  * wsh_fault, the pure description a report prints), and the pattern bytes that fill what a
  * block does not use and are checked when it is released. Every function declared here is
  * async-signal-safe and lock-free: the signal handler calls them. Depends on spans.h only.
+ * fault.c also fills wsheap_describe_address's description from a fault's (wsh_guarded_addr_info,
+ * declared in ../describe.h, so that nothing outside src/guarded/ includes this header).
  */
 #ifndef WSH_GUARDED_FAULT_H
 #define WSH_GUARDED_FAULT_H

@@ -302,10 +302,15 @@ abandon:
     return NULL;
 }
 
-/* A block with its own data pages and a guard page after them. Returns false when the
- * mapping budget or mprotect says no (the caller falls back to a redzone block), and sets
- * *failed when it is out of memory instead. */
-static bool alloc_guarded(struct gheap *g, size_t size, uint32_t stack, void **out, bool *failed)
+/* What alloc_guarded did with a request. */
+enum placement {
+    PLACE_DONE,      /* *out is the block */
+    PLACE_REDZONE,   /* the mapping budget or mprotect said no: make a redzone block instead */
+    PLACE_NO_MEMORY, /* out of memory */
+};
+
+/* A block with its own data pages and a guard page after them. */
+static enum placement alloc_guarded(struct gheap *g, size_t size, uint32_t stack, void **out)
 {
     size_t page = page_size();
     size_t n_pages = (size + (size == 0) + page - 1) / page;
@@ -314,18 +319,15 @@ static bool alloc_guarded(struct gheap *g, size_t size, uint32_t stack, void **o
     struct wsh_block b = {0};
     char *data, *end;
 
-    if (!span_has_room(s, need) && (s = heap_new_span(g, WSH_SPAN_BLOCKS, need)) == NULL) {
-        *failed = true;
-        return false;
-    }
+    if (!span_has_room(s, need) && (s = heap_new_span(g, WSH_SPAN_BLOCKS, need)) == NULL)
+        return PLACE_NO_MEMORY;
+    wsh_assert(s->magic == WSH_SPAN_MAGIC && s->kind == WSH_SPAN_BLOCKS);
     if (s->guard_advice) {
-        if ((data = claim_with_advice(s, n_pages)) == NULL) {
-            *failed = true;
-            return false;
-        }
+        if ((data = claim_with_advice(s, n_pages)) == NULL) return PLACE_NO_MEMORY;
     } else {
         data = s->bump;
-        if (!wsh_map_budget_allows(2) || !wsh_os_protect(data, n_pages * page, true)) return false;
+        if (!wsh_map_budget_allows(2) || !wsh_os_protect(data, n_pages * page, true))
+            return PLACE_REDZONE;
         wsh_map_budget_charge(2);
         s->n_vmas += 2;
         s->bump = data + (n_pages + 1) * page;
@@ -350,7 +352,7 @@ static bool alloc_guarded(struct gheap *g, size_t size, uint32_t stack, void **o
     wsh_span_add_block(s, &b);
     g->data_size += n_pages * page;
     *out = (void *)b.user;
-    return true;
+    return PLACE_DONE;
 }
 
 /* A redzone-only block: packed in a redzone span, pattern bytes on both sides. */
@@ -364,6 +366,7 @@ static HRESULT alloc_redzone(struct gheap *g, size_t size, uint32_t stack, void 
     if (!span_has_room(s, need + page_size()) &&
         (s = heap_new_span(g, WSH_SPAN_REDZONE, need + page_size())) == NULL)
         return E_OUTOFMEMORY;
+    wsh_assert(s->magic == WSH_SPAN_MAGIC && s->kind == WSH_SPAN_REDZONE);
     WSH_MEMCHECK_DEFINED(s->bump, need);
     b.data = (uintptr_t)s->bump;
     b.user = b.data + WSH_REDZONE;
@@ -384,9 +387,7 @@ static HRESULT alloc_redzone(struct gheap *g, size_t size, uint32_t stack, void 
 static HRESULT guarded_alloc(struct wsh_heap *heap, size_t size, void **out)
 {
     struct gheap *g = gheap_of(heap);
-    bool failed = false;
     uint32_t stack;
-
     HRESULT hr;
 
     heap_enter(g, CALL_ALLOC);
@@ -394,13 +395,17 @@ static HRESULT guarded_alloc(struct wsh_heap *heap, size_t size, void **out)
         hr = E_OUTOFMEMORY;
     } else {
         stack = wsh_stack_record(g->stack_depth, 1);
-        if (alloc_guarded(g, size, stack, out, &failed)) {
+        switch (alloc_guarded(g, size, stack, out)) {
+        case PLACE_DONE:
             hr = S_OK;
-        } else if (failed) {
-            hr = E_OUTOFMEMORY;
-        } else {
+            break;
+        case PLACE_REDZONE:
             warn_budget_once();
             hr = alloc_redzone(g, size, stack, out);
+            break;
+        case PLACE_NO_MEMORY:
+            hr = E_OUTOFMEMORY;
+            break;
         }
     }
     heap_leave(g);
@@ -424,6 +429,7 @@ static void release_spans(struct gheap *g, enum wsh_span_state state, uint32_t s
         size_t n = atomic_load_explicit(&s->n_blocks, memory_order_relaxed);
         char *end = (char *)wsh_align_up((uintptr_t)s->bump, page_size());
 
+        wsh_assert(s->magic == WSH_SPAN_MAGIC && s->home == g->home);
         next = s->next;
         for (size_t i = s->live_from; i < n; i++) {
             struct wsh_block *b = &s->blocks[i];

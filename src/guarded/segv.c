@@ -15,6 +15,7 @@
 #include <time.h>
 #include <ucontext.h>
 
+#include "../mutex.h"
 #include "../os.h"
 #include "guarded.h"
 
@@ -39,7 +40,7 @@ static const int handled_signals[2] = {SIGSEGV, SIGBUS};
  */
 static struct sigaction history[2][HISTORY];
 static atomic_size_t n_history[2];
-static pthread_mutex_t install_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct wsh_mutex *const install_lock = &wsh_mutexes[WSH_MUTEX_SEGV];
 
 /* The thread passing a fault on to a replaced handler, and the history depth it chains to:
  * (tid << 32) | depth, or 0. A call back into ours from that thread continues one deeper. */
@@ -299,24 +300,6 @@ static void thread_altstack(void)
 
 /* --- Installation ----------------------------------------------------------------------------- */
 
-static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
-
-static void lock_install(void)
-{
-    pthread_mutex_lock(&install_lock);
-}
-
-static void unlock_install(void)
-{
-    pthread_mutex_unlock(&install_lock);
-}
-
-/* A fork while another thread installs must not leave the child's install_lock held. */
-static void register_atfork(void)
-{
-    pthread_atfork(lock_install, unlock_install, unlock_install);
-}
-
 static bool same_action(const struct sigaction *a, const struct sigaction *b)
 {
     return a->sa_sigaction == b->sa_sigaction &&
@@ -330,6 +313,7 @@ static void remember_locked(int i, const struct sigaction *sa)
 {
     size_t n = atomic_load_explicit(&n_history[i], memory_order_relaxed), k = 0;
 
+    wsh_assert(wsh_mutex_held(install_lock));
     while (k < n && !same_action(&history[i][k], sa))
         k++;
     if (k == n && n == HISTORY) k = 0;
@@ -346,8 +330,7 @@ void wsh_segv_install(void)
 {
     thread_altstack();
     wsh_report_init();
-    pthread_once(&atfork_once, register_atfork);
-    pthread_mutex_lock(&install_lock);
+    wsh_mutex_lock(install_lock);
     for (int i = 0; i < 2; i++) {
         struct sigaction cur, sa, old;
 
@@ -364,5 +347,5 @@ void wsh_segv_install(void)
             !is_ours(&old))
             remember_locked(i, &old);
     }
-    pthread_mutex_unlock(&install_lock);
+    wsh_mutex_unlock(install_lock);
 }

@@ -3,13 +3,15 @@
  * Guarded memory's spans: the address table that finds the span of any address without a lock,
  * span creation and unmapping, the quarantine that keeps released address space out of use for
  * a while, the readers of span headers that an unmapping waits for, and the mapping budget that
- * keeps the mprotect path clear of vm.max_map_count. Depends on the os layer only. Lookups and
- * reader counting are lock-free and async-signal-safe; everything else takes backend_lock.
+ * keeps the mprotect path clear of vm.max_map_count. Depends on the os layer and mutex.h only.
+ * Lookups and reader counting are lock-free and async-signal-safe; everything else takes
+ * backend_lock.
  */
 #include <pthread.h>
 #include <sched.h>
 #include <string.h>
 
+#include "../mutex.h"
 #include "../os.h"
 #include "spans.h"
 
@@ -17,7 +19,7 @@
 
 /* backend_lock guards the quarantine, the parked list, table leaf creation and the counters
  * below that are not atomic. Heaps themselves need no lock (one thread at a time each). */
-static pthread_mutex_t backend_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct wsh_mutex *const backend_lock = &wsh_mutexes[WSH_MUTEX_SPANS];
 static struct wsh_span *quarantine_head; /* oldest first */
 static struct wsh_span *quarantine_tail;
 static size_t quarantine_bytes;
@@ -41,30 +43,15 @@ static size_t page_size(void)
     return wsh_os_page_size();
 }
 
-static void before_fork(void)
-{
-    pthread_mutex_lock(&backend_lock);
-}
-
-static void after_fork(void)
-{
-    pthread_mutex_unlock(&backend_lock);
-}
-
 static void forget_readers(void);
 
-static void after_fork_child(void)
-{
-    forget_readers();
-    pthread_mutex_unlock(&backend_lock);
-}
-
-/* Counts the process's mappings and reads vm.max_map_count, once, before the first span. */
+/* Counts the process's mappings and reads vm.max_map_count, once, before the first span; from
+ * then on a fork child forgets the readers of span headers counted by the parent's threads. */
 static void spans_init(void)
 {
     atomic_store_explicit(&map_baseline, wsh_os_count_mappings(), memory_order_relaxed);
     map_limit_system = wsh_os_max_map_count();
-    pthread_atfork(before_fork, after_fork, after_fork_child);
+    pthread_atfork(NULL, NULL, forget_readers);
 }
 
 /* --- Address table: address -> span, lock-free reads ------------------------------------------ */
@@ -108,6 +95,7 @@ static span_slot *new_leaf_locked(void)
 {
     span_slot *leaf;
 
+    wsh_assert(wsh_mutex_held(backend_lock));
     if (leaf_pool_left == 0) {
         span_slot *pool = wsh_os_map(LEAVES_PER_POOL * LEAF_BYTES, true);
 
@@ -130,6 +118,7 @@ static bool table_set_locked(struct wsh_span *s, struct wsh_span *value)
 {
     uintptr_t first = (uintptr_t)s->base, last = first + s->size - 1;
 
+    wsh_assert(wsh_mutex_held(backend_lock));
     for (uintptr_t top = first >> TOP_SHIFT; top <= last >> TOP_SHIFT; top++) {
         if (atomic_load_explicit(&table[top], memory_order_relaxed) == NULL) {
             span_slot *leaf;
@@ -189,6 +178,7 @@ static void readers_drain_locked(void)
 {
     unsigned e = atomic_load_explicit(&reader_epoch, memory_order_relaxed);
 
+    wsh_assert(wsh_mutex_held(backend_lock));
     atomic_store_explicit(&reader_epoch, e + 1, memory_order_seq_cst);
     while (atomic_load_explicit(&n_readers[e & 1], memory_order_seq_cst) != 0)
         sched_yield();
@@ -257,6 +247,7 @@ void wsh_map_budget_refund(size_t n)
 
 bool wsh_span_hide(const struct wsh_span *s, char *addr, size_t size)
 {
+    wsh_assert(s->magic == WSH_SPAN_MAGIC);
     if (size == 0) return true;
     WSH_MEMCHECK_NOACCESS(addr, size);
     if (s->guard_advice && size < HIDE_BY_REMAP && wsh_os_guard_install(addr, size)) return true;
@@ -350,12 +341,12 @@ struct wsh_span *wsh_span_create(enum wsh_span_kind kind, size_t size, size_t ar
     else
         WSH_MEMCHECK_NOACCESS(area, (size_t)(base + size - area));
 
-    pthread_mutex_lock(&backend_lock);
+    wsh_mutex_lock(backend_lock);
     if (!table_set_locked(s, s)) {
-        pthread_mutex_unlock(&backend_lock);
+        wsh_mutex_unlock(backend_lock);
         goto fail;
     }
-    pthread_mutex_unlock(&backend_lock);
+    wsh_mutex_unlock(backend_lock);
     atomic_fetch_add_explicit(&map_estimate, n_vmas, memory_order_relaxed);
     atomic_fetch_add_explicit(&n_live_spans, 1, memory_order_relaxed);
     return s;
@@ -370,6 +361,8 @@ fail:
  * (the process is about to die anyway). Caller holds backend_lock. */
 static void span_unmap_locked(struct wsh_span *s)
 {
+    wsh_assert(wsh_mutex_held(backend_lock));
+    wsh_assert(s->magic == WSH_SPAN_MAGIC);
     table_set_locked(s, NULL);
     atomic_thread_fence(memory_order_seq_cst);
     if (atomic_load_explicit(&wsh_handlers_active, memory_order_seq_cst) != 0) {
@@ -389,6 +382,7 @@ static size_t quarantine_pop_locked(void)
     struct wsh_span *s = quarantine_head;
     size_t size = s->size;
 
+    wsh_assert(wsh_mutex_held(backend_lock));
     quarantine_head = s->next;
     if (quarantine_head == NULL) quarantine_tail = NULL;
     quarantine_bytes -= size;
@@ -400,6 +394,7 @@ static size_t quarantine_pop_locked(void)
 /* Unmaps the oldest quarantined spans until the quarantine fits in `limit` bytes. */
 static void quarantine_trim_locked(size_t limit)
 {
+    wsh_assert(wsh_mutex_held(backend_lock));
     /* The newest span stays, even alone above the limit (unless the limit is 0), so that the
      * memory a heap has just left is always checked. */
     while (quarantine_head != NULL && quarantine_bytes > limit &&
@@ -411,10 +406,10 @@ size_t wsh_quarantine_evict(size_t want)
 {
     size_t freed = 0;
 
-    pthread_mutex_lock(&backend_lock);
+    wsh_mutex_lock(backend_lock);
     while (quarantine_head != NULL && freed < want)
         freed += quarantine_pop_locked();
-    pthread_mutex_unlock(&backend_lock);
+    wsh_mutex_unlock(backend_lock);
     return freed;
 }
 
@@ -426,12 +421,13 @@ void wsh_quarantine_add(struct wsh_span *first)
 
     if (first == NULL) return;
     for (struct wsh_span *s = first; s != NULL; s = s->next) {
+        wsh_assert(s->magic == WSH_SPAN_MAGIC);
         bytes += s->size;
         n++;
         last = s;
     }
     atomic_fetch_sub_explicit(&n_live_spans, n, memory_order_relaxed);
-    pthread_mutex_lock(&backend_lock);
+    wsh_mutex_lock(backend_lock);
     if (quarantine_tail != NULL)
         quarantine_tail->next = first;
     else
@@ -440,7 +436,7 @@ void wsh_quarantine_add(struct wsh_span *first)
     quarantine_bytes += bytes;
     n_quarantined += n;
     quarantine_trim_locked(limit);
-    pthread_mutex_unlock(&backend_lock);
+    wsh_mutex_unlock(backend_lock);
 }
 
 void wsh_quarantine_set_limit(size_t limit)
@@ -452,6 +448,7 @@ void wsh_span_add_block(struct wsh_span *s, const struct wsh_block *b)
 {
     size_t n = atomic_load_explicit(&s->n_blocks, memory_order_relaxed);
 
+    wsh_assert(s->magic == WSH_SPAN_MAGIC && n < s->capacity);
     s->blocks[n] = *b;
     atomic_store_explicit(&s->n_blocks, n + 1, memory_order_release);
     if (s->kind == WSH_SPAN_REDZONE)
@@ -464,11 +461,11 @@ void wsh_guarded_get_stats(struct wsh_guarded_stats *out)
 {
     pthread_once(&spans_once, spans_init);
     memset(out, 0, sizeof *out);
-    pthread_mutex_lock(&backend_lock);
+    wsh_mutex_lock(backend_lock);
     out->quarantined_spans = n_quarantined;
     out->quarantine_size = quarantine_bytes;
     out->parked_spans = n_parked;
-    pthread_mutex_unlock(&backend_lock);
+    wsh_mutex_unlock(backend_lock);
     out->live_spans = atomic_load_explicit(&n_live_spans, memory_order_relaxed);
     out->redzone_blocks = atomic_load_explicit(&n_redzone_blocks, memory_order_relaxed);
     out->map_estimate = atomic_load_explicit(&map_baseline, memory_order_relaxed) +
@@ -485,7 +482,7 @@ void wsh_guarded_set_map_limit(size_t limit)
 
 void wsh_guarded_flush_quarantine(void)
 {
-    pthread_mutex_lock(&backend_lock);
+    wsh_mutex_lock(backend_lock);
     quarantine_trim_locked(0);
-    pthread_mutex_unlock(&backend_lock);
+    wsh_mutex_unlock(backend_lock);
 }

@@ -68,39 +68,19 @@ void wsh_stack_init(void)
     wsh_modules_refresh();
 }
 
-/* Fills `frames` (an array of uintptr_t: libunwind stores the addresses as void *, in its own
- * code, so no object is read through two types here) with up to max + drop addresses; frames[0]
- * is the function using this macro. A macro, not a function, so that capturing walks no frame
- * of its own. */
-#define CAPTURE(frames, n, max, drop)                                                              \
-    do {                                                                                           \
-        size_t want_ = (max) + (drop);                                                             \
-                                                                                                   \
-        if (want_ > sizeof(frames) / sizeof((frames)[0]))                                          \
-            want_ = sizeof(frames) / sizeof((frames)[0]);                                          \
-        (n) = unw_backtrace((void **)(frames), (int)want_);                                        \
-    } while (0)
-
-WSH_NOINLINE size_t wsh_stack_capture(uintptr_t *pcs, size_t max, size_t skip)
-{
-    uintptr_t frames[WSH_STACK_MAX + 16];
-    size_t k = 0;
-    int n;
-
-    CAPTURE(frames, n, max, 1 + skip); /* frames[0] is this function */
-    for (size_t i = 1 + skip; i < (size_t)(n > 0 ? n : 0) && k < max; i++)
-        pcs[k++] = frames[i];
-    return k;
-}
-
 WSH_NOINLINE uint32_t wsh_stack_record(unsigned depth, size_t skip)
 {
+    /* uintptr_t: libunwind stores the addresses as void *, in its own code, so no object is
+     * read through two types here. frames[0] is this function. */
     uintptr_t frames[WSH_STACK_MAX + 16];
+    size_t want;
     int n;
 
     if (depth == 0) return 0;
     if (depth > WSH_STACK_MAX) depth = WSH_STACK_MAX;
-    CAPTURE(frames, n, depth, 1 + skip); /* frames[0] is this function */
+    want = depth + 1 + skip;
+    if (want > sizeof frames / sizeof frames[0]) want = sizeof frames / sizeof frames[0];
+    n = unw_backtrace((void **)frames, (int)want);
     if (n <= (int)(1 + skip)) return 0;
     return wsh_depot_put(frames + 1 + skip, (size_t)n - 1 - skip);
 }

@@ -7,9 +7,10 @@
  * also keeps the module (modules.h) of every frame as it was when it was stored, so
  * that a report names the module even after it was unloaded.
  */
-#include <pthread.h>
 #include <stdatomic.h>
 
+#include "../internal.h"
+#include "../mutex.h"
 #include "../os.h"
 #include "modules.h"
 #include "stack.h"
@@ -32,29 +33,11 @@
 
 static _Atomic(uintptr_t *) chunks[MAX_CHUNKS];
 static _Atomic uint32_t buckets[N_BUCKETS];
-static pthread_mutex_t depot_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct wsh_mutex *const depot_lock = &wsh_mutexes[WSH_MUTEX_DEPOT];
 static size_t n_chunks;  /* chunks mapped (under depot_lock) */
 static size_t cur_chunk; /* the chunk being filled: n_chunks - 1 */
 static size_t cur_used;  /* words used in it */
 static atomic_size_t n_stacks;
-
-static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
-
-static void lock_for_fork(void)
-{
-    pthread_mutex_lock(&depot_lock);
-}
-
-static void unlock_after_fork(void)
-{
-    pthread_mutex_unlock(&depot_lock);
-}
-
-/* A fork while another thread inserts must not leave the child's depot_lock held. */
-static void watch_forks(void)
-{
-    pthread_atfork(lock_for_fork, unlock_after_fork, unlock_after_fork);
-}
 
 /* Two independent lanes, so that the multiplications of even and odd frames overlap. */
 static uint32_t hash_frames(const uintptr_t *pcs, size_t n)
@@ -129,6 +112,7 @@ static uint32_t find(size_t bucket, uint32_t hash, const uintptr_t *pcs, size_t 
     while (h != 0) {
         const uintptr_t *rec = record_of(h);
 
+        wsh_assert(rec != NULL); /* a handle the depot itself chained */
         if (rec == NULL) return 0;
         if (record_equals(rec, hash, pcs, n)) return h;
         h = (uint32_t)rec[1];
@@ -156,8 +140,7 @@ uint32_t wsh_depot_put(const uintptr_t *pcs, size_t n)
     for (size_t i = 0; i < n; i++)
         ids[i] = wsh_modules_find(pcs[i] != 0 ? pcs[i] - 1 : 0);
 
-    pthread_once(&atfork_once, watch_forks);
-    pthread_mutex_lock(&depot_lock);
+    wsh_mutex_lock(depot_lock);
     handle = find(bucket, hash, pcs, n); /* another thread may have stored it meanwhile */
     if (handle != 0) goto out;
     if (n_chunks == 0 || cur_used + words > CHUNK_WORDS) {
@@ -179,12 +162,14 @@ uint32_t wsh_depot_put(const uintptr_t *pcs, size_t n)
     for (size_t i = 0; i < n; i += 2)
         rec[2 + n + i / 2] = ids[i] | (i + 1 < n ? (uintptr_t)ids[i + 1] << 32 : 0);
     handle = (uint32_t)((cur_chunk << CHUNK_SHIFT) + cur_used + 1);
+    wsh_assert(cur_chunk < MAX_CHUNKS && cur_used + words <= CHUNK_WORDS);
+    wsh_assert(record_of(handle) == rec);
     cur_used += words;
     /* Publishes the record: readers that see the handle see its words. */
     atomic_store_explicit(&buckets[bucket], handle, memory_order_release);
     atomic_fetch_add_explicit(&n_stacks, 1, memory_order_relaxed);
 out:
-    pthread_mutex_unlock(&depot_lock);
+    wsh_mutex_unlock(depot_lock);
     return handle;
 }
 

@@ -9,13 +9,13 @@
 #include <elf.h>
 #include <limits.h>
 #include <link.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
 #include <unistd.h>
 
 #include "../internal.h"
+#include "../mutex.h"
 #include "../os.h"
 #include "modules.h"
 
@@ -27,7 +27,7 @@ static _Atomic(struct wsh_module *) record_chunks[MAX_RECORD_CHUNKS];
 static _Atomic uint32_t n_records;
 
 /* Writers only, under table_lock. */
-static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct wsh_mutex *const table_lock = &wsh_mutexes[WSH_MUTEX_MODULES];
 static char *pool_chunk; /* the path pool's current chunk */
 static size_t pool_used; /* bytes used in it */
 static uint32_t generation;
@@ -36,24 +36,6 @@ static bool up_to_date; /* the last refresh saw every module: adds/subs mean som
 static bool refresh_failed;
 static char exe_path[PATH_MAX + 1];
 static char real_path[PATH_MAX + 1];
-
-static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
-
-static void lock_for_fork(void)
-{
-    pthread_mutex_lock(&table_lock);
-}
-
-static void unlock_after_fork(void)
-{
-    pthread_mutex_unlock(&table_lock);
-}
-
-/* A fork during a refresh on another thread must not leave the child's table_lock held. */
-static void watch_forks(void)
-{
-    pthread_atfork(lock_for_fork, unlock_after_fork, unlock_after_fork);
-}
 
 static struct wsh_module *record_at(uint32_t index)
 {
@@ -64,13 +46,14 @@ static struct wsh_module *record_at(uint32_t index)
 }
 
 /* A copy of `path` in the pool, shared with any record that already has the same path; NULL
- * when memory ran out. */
-static const char *intern_path(const char *path)
+ * when memory ran out. Caller holds table_lock. */
+static const char *intern_path_locked(const char *path)
 {
     uint32_t n = atomic_load_explicit(&n_records, memory_order_relaxed);
     size_t len = strlen(path);
     char *copy;
 
+    wsh_assert(wsh_mutex_held(table_lock));
     for (uint32_t i = 0; i < n; i++)
         if (strcmp(record_at(i)->path, path) == 0) return record_at(i)->path;
     if (len + 1 > POOL_CHUNK_SIZE) return NULL; /* longer than PATH_MAX: cannot happen */
@@ -107,7 +90,9 @@ static const char *path_of(const char *name)
     return realpath(name, real_path) != NULL ? real_path : name;
 }
 
-static void add_module(struct dl_phdr_info *info)
+/* Records the loader's entry `info`, or notes it seen again when it is known and loaded.
+ * Caller holds table_lock. */
+static void add_module_locked(struct dl_phdr_info *info)
 {
     uintptr_t lo = UINTPTR_MAX, hi = 0, base = UINTPTR_MAX;
     uintptr_t page = (uintptr_t)wsh_os_page_size();
@@ -115,6 +100,7 @@ static void add_module(struct dl_phdr_info *info)
     const char *path;
     struct wsh_module *rec;
 
+    wsh_assert(wsh_mutex_held(table_lock));
     for (size_t i = 0; i < info->dlpi_phnum; i++) {
         const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
 
@@ -150,7 +136,7 @@ static void add_module(struct dl_phdr_info *info)
         atomic_store_explicit(&record_chunks[n / RECORDS_PER_CHUNK], chunk, memory_order_release);
     }
     rec = record_at(n);
-    rec->path = intern_path(path);
+    rec->path = intern_path_locked(path);
     if (rec->path == NULL) goto failed;
     rec->start = lo;
     rec->end = hi;
@@ -184,7 +170,7 @@ static int visit(struct dl_phdr_info *info, size_t size, void *data)
         generation++;
         refresh_failed = false;
     }
-    add_module(info);
+    add_module_locked(info);
     return 0;
 }
 
@@ -192,8 +178,7 @@ void wsh_modules_refresh(void)
 {
     bool first = true;
 
-    pthread_once(&atfork_once, watch_forks);
-    pthread_mutex_lock(&table_lock);
+    wsh_mutex_lock(table_lock);
     /* dl_iterate_phdr takes the loader's lock: no WsAlloc runs inside it (a library constructor
      * that calls WsAlloc runs under dlopen's lock, which glibc does not take here). */
     if (dl_iterate_phdr(visit, &first) == 0 && !first) {
@@ -208,7 +193,7 @@ void wsh_modules_refresh(void)
         }
         up_to_date = !refresh_failed && last_adds != 0;
     }
-    pthread_mutex_unlock(&table_lock);
+    wsh_mutex_unlock(table_lock);
 }
 
 uint32_t wsh_modules_find(uintptr_t addr)
@@ -229,9 +214,4 @@ const struct wsh_module *wsh_modules_get(uint32_t id)
 {
     if (id == 0 || id > atomic_load_explicit(&n_records, memory_order_acquire)) return NULL;
     return record_at(id - 1);
-}
-
-size_t wsh_modules_count(void)
-{
-    return atomic_load_explicit(&n_records, memory_order_acquire);
 }

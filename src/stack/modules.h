@@ -41,7 +41,4 @@ uint32_t wsh_modules_find(uintptr_t addr);
  * async-signal-safe. */
 const struct wsh_module *wsh_modules_get(uint32_t id);
 
-/* Records in the table (loaded or not). */
-size_t wsh_modules_count(void);
-
 #endif

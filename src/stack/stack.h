@@ -22,18 +22,14 @@
  * table up to date (at every call). Thread-safe; NOT AS-safe. */
 void wsh_stack_init(void);
 
-/* Captures the calling thread's return addresses into `pcs` (at most `max`), dropping the
- * `skip` innermost frames above the caller of this function. Returns the number stored.
- * Thread-safe once wsh_stack_init has run; AS-safe as far as libunwind's local unwinding is. */
-size_t wsh_stack_capture(uintptr_t *pcs, size_t max, size_t skip);
-
 /* Unwinds the interrupted context of a signal handler (`ucontext` is the handler's third
  * argument): pcs[0] is the faulting instruction. Returns the number stored. AS-safe as far as
  * libunwind's local unwinding is (see docs/guarded.md). */
 size_t wsh_stack_unwind_signal(void *ucontext, uintptr_t *pcs, size_t max);
 
-/* Captures the caller's stack (dropping `skip` frames as wsh_stack_capture does) with at most
- * `depth` frames and stores it in the depot. Returns the handle (0 for depth 0). NOT AS-safe
+/* Captures the calling thread's return addresses, at most `depth` of them, dropping the `skip`
+ * innermost frames above the caller of this function, and stores them in the depot. Returns
+ * the handle (0 for depth 0). Thread-safe once wsh_stack_init has run; NOT AS-safe
  * (wsh_depot_put). */
 uint32_t wsh_stack_record(unsigned depth, size_t skip);
 
