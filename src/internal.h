@@ -32,7 +32,9 @@ static inline size_t wsh_align_up(size_t n, size_t a)
 }
 
 /* Debug-build invariant check: prints "wsheap: assertion failed at file:line: expr" and
- * aborts. Compiled out with NDEBUG. */
+ * aborts. Compiled out with NDEBUG. Never in code a signal handler runs (the fault report's
+ * path: segv.c's handler, fault analysis, the report writer): an abort there would replace the
+ * report it is making, and such code must tolerate garbage rather than assert against it. */
 #ifdef NDEBUG
 #define wsh_assert(expr) ((void)0)
 #else
@@ -68,12 +70,18 @@ typedef void wsh_warn_fn(const char *message);
  * `get`. Each invalid value is reported once through `warn` and keeps its default. */
 void wsh_options_load(wsh_getenv_fn *get, wsh_warn_fn *warn, struct wsh_options *out);
 
-/* The process-wide options: wsh_options_load() over secure_getenv, run once (pthread_once)
- * on first use; WSHEAP_HELP / WSHEAP_VERBOSE print then. Never NULL. */
-const struct wsh_options *wsh_options(void);
+/* Pure: warns through `warn`, once each, about the WSHEAP_* names in `env` (NULL-terminated
+ * "NAME=VALUE" entries, as environ) that are neither options nor the project's own test
+ * variables: "unknown variable WSHEAP_PAGHEAP (did you mean WSHEAP_PAGEHEAP?)", suggesting the
+ * nearest option name when it is close (at most 3 edits, and at most a third of the name after
+ * WSHEAP_). */
+void wsh_options_check_names(const char *const *env, wsh_warn_fn *warn);
 
-/* Writes the option table, one "NAME  help" line per variable, to `fd`. */
-void wsh_options_print_help(int fd);
+/* The process-wide options: wsh_options_load() and wsh_options_check_names() over the real
+ * environment (secure_getenv; nothing in set-user-ID programs), run once (pthread_once) on first
+ * use; WSHEAP_VERBOSE prints then, and WSHEAP_HELP unless the library printed the table as it
+ * was loaded. Never NULL. */
+const struct wsh_options *wsh_options(void);
 
 /* --- Heaps ------------------------------------------------------------------------------------ */
 

@@ -2,13 +2,20 @@
 /*
  * The WSHEAP_* environment: the only getenv in wsheap. Every variable is one row of
  * option_table, read once (pthread_once) on first use through secure_getenv, so setuid programs
- * ignore it. An invalid value prints one warning and keeps its default. No option names a file.
+ * ignore it. An invalid value prints one warning and keeps its default; a WSHEAP_* name that is
+ * neither an option nor one of the project's own test variables prints one warning, with the
+ * nearest option's name when one is close. WSHEAP_HELP alone is also read when the library is
+ * loaded (a constructor), so the table is printed even by a program that creates no heap.
+ * No option names a file.
  */
 #define _GNU_SOURCE
+#include <ctype.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/auxv.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -28,13 +35,21 @@ static bool parse_number(const char *text, unsigned long lo, unsigned long hi, u
     return true;
 }
 
+/* A boolean: 1/0, yes/no, true/false or on/off, in any case, nothing around it. */
 static bool parse_flag(const char *text, bool *out)
 {
-    unsigned long v;
+    static const char *const words[][2] = {
+        {"1", "0"}, {"yes", "no"}, {"true", "false"}, {"on", "off"}};
 
-    if (!parse_number(text, 0, 1, &v)) return false;
-    *out = v == 1;
-    return true;
+    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++) {
+        for (size_t v = 0; v < 2; v++) {
+            if (strcasecmp(text, words[i][v]) == 0) {
+                *out = v == 0;
+                return true;
+            }
+        }
+    }
+    return false;
 }
 
 static bool parse_pageheap(const char *text, struct wsh_options *o)
@@ -143,10 +158,17 @@ static const struct option_desc {
      "exit status when the leak report lists a heap, 0..255; 0 leaves it alone (default 0)",
      parse_leaks_exitcode},
     {"WSHEAP_VERBOSE", "1: print the options in effect on first use (default 0)", parse_verbose},
-    {"WSHEAP_HELP", "1: print this table on first use (default 0)", parse_help},
+    {"WSHEAP_HELP", "1: print this table when the library is loaded (default 0)", parse_help},
 };
 
 #define N_OPTIONS (sizeof option_table / sizeof option_table[0])
+
+/* WSHEAP_* variables that are not options but that the project's own tests and tools read
+ * (tests/fuzz/fuzz_api.c, tests/test_track.c, tools/run-tests.sh): no warning for them. */
+static const char *const known_non_options[] = {"WSHEAP_FUZZ_UNTRACKED", "WSHEAP_FUZZ_SECONDS",
+                                                "WSHEAP_TEST_GDB"};
+
+#define N_NON_OPTIONS (sizeof known_non_options / sizeof known_non_options[0])
 
 void wsh_options_load(wsh_getenv_fn *get, wsh_warn_fn *warn, struct wsh_options *out)
 {
@@ -169,6 +191,85 @@ void wsh_options_load(wsh_getenv_fn *get, wsh_warn_fn *warn, struct wsh_options 
     if (out->leaks < 0) out->leaks = out->backend == WSH_BACKEND_GUARDED;
 }
 
+/* The length of the name in the environment entry `entry` ("NAME=VALUE", or a bare NAME). */
+static size_t name_length(const char *entry)
+{
+    const char *eq = strchr(entry, '=');
+
+    return eq != NULL ? (size_t)(eq - entry) : strlen(entry);
+}
+
+static bool is_name(const char *name, const char *entry, size_t n)
+{
+    return strlen(name) == n && strncmp(name, entry, n) == 0;
+}
+
+/* Levenshtein distance between a[0..na) and b, ignoring case; names longer than 63 bytes count
+ * as far from everything. */
+static size_t edit_distance(const char *a, size_t na, const char *b)
+{
+    size_t nb = strlen(b), row[64];
+
+    if (na >= 64 || nb >= 64) return SIZE_MAX;
+    for (size_t j = 0; j <= nb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= na; i++) {
+        size_t diagonal = row[0];
+
+        row[0] = i;
+        for (size_t j = 1; j <= nb; j++) {
+            size_t above = row[j];
+            size_t cost = toupper((unsigned char)a[i - 1]) != toupper((unsigned char)b[j - 1]);
+            size_t best = diagonal + cost;
+
+            if (above + 1 < best) best = above + 1;
+            if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
+            row[j] = best;
+            diagonal = above;
+        }
+    }
+    return row[nb];
+}
+
+void wsh_options_check_names(const char *const *env, wsh_warn_fn *warn)
+{
+    static const size_t prefix = sizeof "WSHEAP_" - 1;
+
+    for (size_t k = 0; env != NULL && env[k] != NULL; k++) {
+        const char *entry = env[k];
+        size_t n = name_length(entry), best_distance = SIZE_MAX;
+        const char *best = NULL;
+        bool known = false;
+        char message[256];
+
+        if (n <= prefix || strncmp(entry, "WSHEAP_", prefix) != 0) continue;
+        for (size_t i = 0; i < N_OPTIONS && !known; i++)
+            known = is_name(option_table[i].env, entry, n);
+        for (size_t i = 0; i < N_NON_OPTIONS && !known; i++)
+            known = is_name(known_non_options[i], entry, n);
+        for (size_t j = 0; j < k && !known; j++) /* a name set twice: one warning */
+            known = name_length(env[j]) == n && strncmp(env[j], entry, n) == 0;
+        if (known) continue;
+        for (size_t i = 0; i < N_OPTIONS; i++) {
+            size_t d = edit_distance(entry, n, option_table[i].env);
+
+            if (d < best_distance) {
+                best_distance = d;
+                best = option_table[i].env;
+            }
+        }
+        /* Close enough: at most 3 edits, and at most a third of the letters after WSHEAP_. */
+        if (best_distance <= 3 && 3 * best_distance <= n - prefix)
+            snprintf(message, sizeof message, "unknown variable %.*s (did you mean %s?)", (int)n,
+                     entry, best);
+        else
+            snprintf(message, sizeof message,
+                     "unknown variable %.*s (WSHEAP_HELP=1 lists the options)",
+                     (int)(n < 64 ? n : 64), entry);
+        warn(message);
+    }
+}
+
 static void write_all(int fd, const char *text, size_t n)
 {
     while (n > 0) {
@@ -180,9 +281,11 @@ static void write_all(int fd, const char *text, size_t n)
     }
 }
 
-void wsh_options_print_help(int fd)
+/* Writes the option table, one "NAME  help" line per variable, to `fd`. */
+static void print_help(int fd)
 {
-    static const char head[] = "wsheap options (environment variables, read once):\n";
+    static const char head[] = "wsheap options (environment variables, read once):\n"
+                               "flags take 1/0, yes/no, true/false or on/off\n";
 
     write_all(fd, head, sizeof head - 1);
     for (size_t i = 0; i < N_OPTIONS; i++) {
@@ -212,14 +315,32 @@ static const char *env_lookup(const char *name)
     return secure_getenv(name);
 }
 
+extern char **environ;
+
 static struct wsh_options process_options;
 static pthread_once_t process_options_once = PTHREAD_ONCE_INIT;
+static bool help_printed; /* by print_help_at_load: the first use does not print it again */
 
 static void load_process_options(void)
 {
     wsh_options_load(env_lookup, wsh_warn, &process_options);
-    if (process_options.help) wsh_options_print_help(STDERR_FILENO);
+    if (getauxval(AT_SECURE) == 0) wsh_options_check_names((const char *const *)environ, wsh_warn);
+    if (process_options.help && !help_printed) print_help(STDERR_FILENO);
     if (process_options.verbose) print_in_effect(STDERR_FILENO, &process_options);
+}
+
+/* WSHEAP_HELP=1 prints the table as the library is loaded, whether or not the program ever
+ * creates a heap. Only WSHEAP_HELP is read here: the other options are read on first use, so a
+ * program may still set them (setenv) before its first heap. An invalid value is left to the
+ * first use to report. */
+__attribute__((constructor)) static void print_help_at_load(void)
+{
+    const char *text = secure_getenv("WSHEAP_HELP");
+    bool on;
+
+    if (text == NULL || !parse_flag(text, &on) || !on) return;
+    print_help(STDERR_FILENO);
+    help_printed = true;
 }
 
 const struct wsh_options *wsh_options(void)

@@ -3,15 +3,19 @@
  * wsheap-run: runs an unchanged program that uses wsheap in a chosen mode, by setting wsheap's
  * own WSHEAP_* environment variables (nothing else) and running the program. The library stays
  * the one place that parses those variables: values are passed through as given. The program's
- * exit status is passed through, 128+N when it dies by signal N (as shells report it).
+ * exit status is passed through, 128+N when it dies by signal N (as shells report it); under
+ * --valgrind, a memcheck error makes it 99. Options are read with getopt_long: "--opt N" or
+ * "--opt=N", and a missing value (or one starting with "--") is a usage error.
  *
  *   wsheap-run [options] [--] PROGRAM [ARGS...]      (wsheap-run --help lists the options)
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,25 +23,29 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* Where `make install` puts the valgrind suppressions, and where the source tree keeps them
- * (for running from a build directory); set by tools/CMakeLists.txt. */
+#include "wsheap/version.h"
+
+/* Where `make install` puts the valgrind suppressions (set by tools/CMakeLists.txt); first,
+ * though, wsheap-run looks at SUPP_RELATIVE from its own directory, which a build tree has too. */
 #ifndef WSHEAP_RUN_SUPP_INSTALLED
 #define WSHEAP_RUN_SUPP_INSTALLED "/usr/local/share/wsheap/valgrind.supp"
-#endif
-#ifndef WSHEAP_RUN_SUPP_SOURCE
-#define WSHEAP_RUN_SUPP_SOURCE ""
 #endif
 #define SUPP_RELATIVE "/../share/wsheap/valgrind.supp" /* from the directory of wsheap-run */
 
 #define EXIT_USAGE     2
 #define EXIT_NOT_EXEC  126 /* found but could not be run, as the shell reports it */
 #define EXIT_NOT_FOUND 127
-#define MAX_SETTINGS   32
+/* --valgrind: memcheck's --error-exitcode, so that a memcheck error fails the run. Not 1 (a
+ * common program status) nor one of the statuses above. */
+#define EXIT_VALGRIND_ERROR 99
+#define STRINGIFY(x)        STRINGIFY_(x)
+#define STRINGIFY_(x)       #x
+#define MAX_SETTINGS        32
 
 /* One command-line option: a flag sets `env` to `value`; an option with an argument sets `env`
  * to that argument. `also` is a second variable the flag implies (NULL when none). */
 struct flag {
-    const char *name;
+    const char *name; /* without the leading "--" */
     const char *env;
     const char *value; /* NULL: takes an argument */
     const char *also;  /* "NAME=VALUE" or NULL */
@@ -45,29 +53,32 @@ struct flag {
 };
 
 static const struct flag flags[] = {
-    {"--pageheap", "WSHEAP_PAGEHEAP", "1", NULL,
+    {"pageheap", "WSHEAP_PAGEHEAP", "1", NULL,
      "guarded backend for every heap (overruns and use after reset stop the program)"},
-    {"--backward", "WSHEAP_PAGEHEAP_BACKWARD", "1", "WSHEAP_PAGEHEAP=1",
+    {"backward", "WSHEAP_PAGEHEAP_BACKWARD", "1", "WSHEAP_PAGEHEAP=1",
      "guard page before each block, to trap underruns (implies --pageheap)"},
-    {"--unaligned", "WSHEAP_PAGEHEAP_UNALIGNED", "1", "WSHEAP_PAGEHEAP=1",
+    {"unaligned", "WSHEAP_PAGEHEAP_UNALIGNED", "1", "WSHEAP_PAGEHEAP=1",
      "block flush against the guard page, every overrun traps (implies --pageheap)"},
-    {"--stats", "WSHEAP_STATS", "1", NULL,
+    {"stats", "WSHEAP_STATS", "1", NULL,
      "print heap statistics by creation site at exit, with suggested sizes"},
-    {"--leaks", "WSHEAP_LEAKS", "1", NULL,
+    {"leaks", "WSHEAP_LEAKS", "1", NULL,
      "list heaps never freed at exit (on by default with --pageheap)"},
-    {"--no-leaks", "WSHEAP_LEAKS", "0", NULL, "no leak report, even with --pageheap"},
-    {"--leaks-exitcode", "WSHEAP_LEAKS_EXITCODE", NULL, NULL,
+    {"no-leaks", "WSHEAP_LEAKS", "0", NULL, "no leak report, even with --pageheap"},
+    {"leaks-exitcode", "WSHEAP_LEAKS_EXITCODE", NULL, NULL,
      "N: exit status N when the leak report lists a heap (default: left alone)"},
-    {"--no-symbolize", "WSHEAP_SYMBOLIZE", "0", NULL,
+    {"no-symbolize", "WSHEAP_SYMBOLIZE", "0", NULL,
      "raw (module+offset) frames only; see wsheap-symbolize(1)"},
-    {"--stack-depth", "WSHEAP_STACK_DEPTH", NULL, NULL, "N: frames kept per stack, 0..64"},
-    {"--quarantine-mb", "WSHEAP_QUARANTINE_MB", NULL, NULL,
+    {"stack-depth", "WSHEAP_STACK_DEPTH", NULL, NULL, "N: frames kept per stack, 0..64"},
+    {"quarantine-mb", "WSHEAP_QUARANTINE_MB", NULL, NULL,
      "N: MiB of released guarded address space kept unused before reuse"},
-    {"--verbose", "WSHEAP_VERBOSE", "1", NULL,
+    {"verbose", "WSHEAP_VERBOSE", "1", NULL,
      "print the settings (here) and the options in effect (library)"},
 };
 
 #define N_FLAGS (sizeof flags / sizeof flags[0])
+
+/* getopt_long values: the row of flags[] + OPT_FLAG, or one of the other options. */
+enum { OPT_HELP = 'h', OPT_SET = 256, OPT_VALGRIND, OPT_VERSION, OPT_FLAG };
 
 /* What the command line asked for. */
 struct run {
@@ -82,35 +93,37 @@ static void usage(FILE *out)
 {
     fputs("usage: wsheap-run [options] [--] PROGRAM [ARGS...]\n"
           "Runs PROGRAM with wsheap's WSHEAP_* environment variables set for the chosen mode\n"
-          "and exits with its exit status (128+N when it dies by signal N).\n\n",
+          "and exits with its exit status (128+N when it dies by signal N).\n"
+          "An option's value follows it, as --stack-depth 8 or --stack-depth=8.\n\n",
           out);
     for (size_t i = 0; i < N_FLAGS; i++) {
         char left[40];
 
-        snprintf(left, sizeof left, "%s%s", flags[i].name, flags[i].value ? "" : " N");
+        snprintf(left, sizeof left, "--%s%s", flags[i].name, flags[i].value ? "" : " N");
         fprintf(out, "  %-20s %s [%s]\n", left, flags[i].help, flags[i].env);
     }
-    fputs("  --set NAME=VALUE     set any other WSHEAP_* variable (see WSHEAP_HELP=1)\n"
-          "  --valgrind           run PROGRAM under valgrind memcheck with wsheap's suppressions\n"
-          "  --help               print this help and exit\n"
-          "Exit status: PROGRAM's, or 2 for a usage error, 126 when PROGRAM cannot be run,\n"
-          "127 when it is not found.\n",
-          out);
+    fprintf(
+        out,
+        "  --set NAME=VALUE     set any other WSHEAP_* variable (see WSHEAP_HELP=1)\n"
+        "  --valgrind           run PROGRAM under valgrind memcheck with wsheap's suppressions;\n"
+        "                       exit status %d when memcheck reports an error\n"
+        "  --version            print wsheap's version and exit\n"
+        "  --help               print this help and exit\n"
+        "Exit status: PROGRAM's, or 2 for a usage error, 126 when PROGRAM cannot be run,\n"
+        "127 when it is not found, %d for a memcheck error with --valgrind.\n",
+        EXIT_VALGRIND_ERROR, EXIT_VALGRIND_ERROR);
 }
 
-static int usage_error(const char *fmt, const char *arg)
+__attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ...)
 {
+    va_list ap;
+
     fputs("wsheap-run: ", stderr);
-    fprintf(stderr, fmt, arg);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
     fputs("\nTry 'wsheap-run --help'.\n", stderr);
     return EXIT_USAGE;
-}
-
-static const struct flag *find_flag(const char *name)
-{
-    for (size_t i = 0; i < N_FLAGS; i++)
-        if (strcmp(flags[i].name, name) == 0) return &flags[i];
-    return NULL;
 }
 
 /* Adds "env=value" (allocated; it lives until exec). */
@@ -136,55 +149,86 @@ static bool valid_assignment(const char *text)
     return true;
 }
 
-/* Parses argv into `run`. Returns -1 to go on, or an exit status (help, usage error). */
+/* The long options: one per row of flags[], then the others. */
+static struct option long_options[N_FLAGS + 5] = {
+    [N_FLAGS] = {"set", required_argument, NULL, OPT_SET},
+    [N_FLAGS + 1] = {"valgrind", no_argument, NULL, OPT_VALGRIND},
+    [N_FLAGS + 2] = {"version", no_argument, NULL, OPT_VERSION},
+    [N_FLAGS + 3] = {"help", no_argument, NULL, OPT_HELP},
+};
+
+/* The name of the long option whose getopt_long value is `val`. */
+static const char *option_name(int val)
+{
+    const struct option *o = long_options;
+
+    while (o->name != NULL && o->val != val)
+        o++;
+    return o->name != NULL ? o->name : "?";
+}
+
+/* The usage error for an option getopt_long refused: `c` is ':' for a missing value, '?' for an
+ * unknown option (optopt: the letter of a short one, 0 for a long one, in argv[optind - 1]) or a
+ * value given to an option that takes none (optopt: that option). */
+static int refused_option(int c, char **argv)
+{
+    if (c == ':') return usage_error("option '--%s' needs a value", option_name(optopt));
+    if (optopt > 0 && optopt < OPT_SET) return usage_error("unknown option '-%c'", optopt);
+    if (optopt != 0) return usage_error("option '--%s' takes no value", option_name(optopt));
+    return usage_error("unknown option '%s'", argv[optind - 1]);
+}
+
+/* Parses argv into `run` with getopt_long: options stop at the first non-option (the program)
+ * or at "--", and a value is the next argument or follows "=" (a value that is empty or starts
+ * with "--" is refused: it is a forgotten value). Returns -1 to go on, or an exit status (help,
+ * version, usage error). */
 static int parse_args(int argc, char **argv, struct run *run)
 {
-    int i;
+    int c;
 
-    for (i = 1; i < argc; i++) {
-        const char *arg = argv[i];
+    for (size_t i = 0; i < N_FLAGS; i++)
+        long_options[i] =
+            (struct option){flags[i].name, flags[i].value ? no_argument : required_argument, NULL,
+                            OPT_FLAG + (int)i};
+    opterr = 0;
+    /* "+": stop at the program, whatever POSIXLY_CORRECT says; ":": tell a missing value. */
+    while ((c = getopt_long(argc, argv, "+:h", long_options, NULL)) != -1) {
         const struct flag *f;
 
-        if (strcmp(arg, "--") == 0) {
-            i++;
-            break;
-        }
-        if (arg[0] != '-') break; /* the program */
-        if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+        if (c == '?' || c == ':') return refused_option(c, argv);
+        if (optarg != NULL && (optarg[0] == '\0' || strncmp(optarg, "--", 2) == 0))
+            return usage_error("option '--%s' needs a value%s%s%s", option_name(c),
+                               optarg[0] ? ", not '" : "", optarg, optarg[0] ? "'" : "");
+        switch (c) {
+        case OPT_HELP:
             usage(stdout);
             return 0;
-        }
-        if (strcmp(arg, "--valgrind") == 0) {
+        case OPT_VERSION:
+            printf("wsheap-run (wsheap) %s\n", WSHEAP_VERSION_STRING);
+            return 0;
+        case OPT_VALGRIND:
             run->valgrind = true;
             continue;
-        }
-        if (strcmp(arg, "--set") == 0) {
-            if (i + 1 >= argc) return usage_error("option '%s' needs NAME=VALUE", arg);
-            if (!valid_assignment(argv[++i]))
+        case OPT_SET:
+            if (!valid_assignment(optarg))
                 return usage_error("--set '%s': expected WSHEAP_NAME=VALUE (only wsheap's own "
                                    "variables can be set)",
-                                   argv[i]);
-            if (run->n_settings == MAX_SETTINGS) return usage_error("too many settings%s", "");
-            run->settings[run->n_settings++] = argv[i];
+                                   optarg);
+            if (run->n_settings == MAX_SETTINGS) return usage_error("too many settings");
+            run->settings[run->n_settings++] = optarg;
             continue;
         }
-        f = find_flag(arg);
-        if (f == NULL) return usage_error("unknown option '%s'", arg);
+        f = &flags[c - OPT_FLAG];
         if (f->also != NULL) {
-            if (run->n_settings == MAX_SETTINGS) return usage_error("too many settings%s", "");
+            if (run->n_settings == MAX_SETTINGS) return usage_error("too many settings");
             run->settings[run->n_settings++] = f->also;
         }
-        if (f->value == NULL) {
-            if (i + 1 >= argc || argv[i + 1][0] == '\0')
-                return usage_error("option '%s' needs a value", arg);
-            if (!add_setting(run, f->env, argv[++i])) return usage_error("out of memory%s", "");
-        } else if (!add_setting(run, f->env, f->value)) {
-            return usage_error("out of memory%s", "");
-        }
-        if (strcmp(arg, "--verbose") == 0) run->verbose = true;
+        if (!add_setting(run, f->env, f->value != NULL ? f->value : optarg))
+            return usage_error("too many settings (or out of memory)");
+        if (strcmp(f->name, "verbose") == 0) run->verbose = true;
     }
-    if (i >= argc) return usage_error("no program given%s", "");
-    run->argv = &argv[i];
+    if (optind >= argc) return usage_error("no program given");
+    run->argv = &argv[optind];
     return -1;
 }
 
@@ -195,8 +239,9 @@ static bool readable(const char *path)
     return path[0] != '\0' && access(path, R_OK) == 0;
 }
 
-/* The suppressions file: next to an installed wsheap-run (relocatable), then the configured
- * install path, then the source tree (a build directory). NULL when none is found. */
+/* The suppressions file: at ../share/wsheap/ from wsheap-run's directory (an install, which
+ * may have been moved, or a build tree), then the configured install path. NULL when none is
+ * found. */
 static const char *find_suppressions(void)
 {
     static char path[PATH_MAX + sizeof SUPP_RELATIVE];
@@ -215,11 +260,11 @@ static const char *find_suppressions(void)
         }
     }
     if (readable(WSHEAP_RUN_SUPP_INSTALLED)) return WSHEAP_RUN_SUPP_INSTALLED;
-    if (readable(WSHEAP_RUN_SUPP_SOURCE)) return WSHEAP_RUN_SUPP_SOURCE;
     return NULL;
 }
 
-/* Builds "valgrind --tool=memcheck [--suppressions=FILE] PROGRAM ARGS..." (allocated). */
+/* Builds "valgrind --tool=memcheck --error-exitcode=99 [--suppressions=FILE] PROGRAM ARGS..."
+ * (allocated). */
 static char **valgrind_argv(char **argv)
 {
     static char supp_arg[PATH_MAX + 32];
@@ -229,10 +274,11 @@ static char **valgrind_argv(char **argv)
 
     while (argv[n] != NULL)
         n++;
-    out = calloc(n + 4, sizeof *out);
+    out = calloc(n + 5, sizeof *out);
     if (out == NULL) return NULL;
     out[i++] = "valgrind";
     out[i++] = "--tool=memcheck";
+    out[i++] = "--error-exitcode=" STRINGIFY(EXIT_VALGRIND_ERROR);
     if (supp != NULL) {
         snprintf(supp_arg, sizeof supp_arg, "--suppressions=%s", supp);
         out[i++] = supp_arg;

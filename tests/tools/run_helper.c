@@ -2,8 +2,9 @@
 /*
  * The program the wsheap-run tests run: `run_helper env` prints its WSHEAP_* environment
  * variables, sorted, one per line; `run_helper exit N` exits with status N; `run_helper signal N`
- * kills itself with signal N. Any other FOO=... variables named on the command line after `env`
- * are printed too, so a test can check they pass through untouched.
+ * kills itself with signal N; `run_helper bad-read` reads one byte past a calloc'd block (an error
+ * memcheck reports; harmless without it) and exits 0. Any other FOO=... variables named on the
+ * command line after `env` are printed too, so a test can check they pass through untouched.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <signal.h>
@@ -42,6 +43,16 @@ int main(int argc, char **argv)
         raise(atoi(argv[2]));
         return 99; /* the signal was blocked or ignored */
     }
-    fputs("usage: run_helper env [NAME...] | exit N | signal N\n", stderr);
+    if (argc == 2 && strcmp(argv[1], "bad-read") == 0) {
+        volatile size_t past = 8; /* volatile: no compiler sees the overrun */
+        char *block = calloc(1, 8);
+        int c;
+
+        if (block == NULL) return 2;
+        c = block[past];
+        free(block);
+        return c == 256; /* never true: c only keeps the read */
+    }
+    fputs("usage: run_helper env [NAME...] | exit N | signal N | bad-read\n", stderr);
     return 2;
 }

@@ -3,7 +3,10 @@
 # appear, exactly, in docs/options.md and in README.md's environment table (as
 # "| `NAME` | help |", with "|" escaped), and neither may list a variable the library does not
 # have; the ENVIRONMENT section of man 3 wsheap must have an entry for each variable and no other.
-# Usage: SCRIPT PROGRAM_USING_WSHEAP SOURCE_DIR   (the program is run as PROGRAM --generate 1)
+# Also checks that WSHEAP_HELP=1 prints the table once, as the library is loaded: the same table
+# from a run that creates a heap and from one that creates none.
+# Usage: SCRIPT PROGRAM_USING_WSHEAP SOURCE_DIR   (the program is run as PROGRAM --generate 1,
+# which creates a heap, and as PROGRAM --help, which creates none)
 set -u
 prog=$1 src=$2
 failures=0
@@ -22,6 +25,15 @@ sed -n 's/^  \(WSHEAP_[A-Z0-9_]*\)  *\(.*\)$/\1	\2/p' "$tmp/help" >"$tmp/options
   exit 1
 }
 cut -f1 "$tmp/options" | sort >"$tmp/names"
+
+# Printed once, at load: with a heap (not again on first use) and without one.
+env WSHEAP_HELP=on "$prog" --help 2>"$tmp/help-noheap" >/dev/null
+for f in help help-noheap; do
+  n=$(grep -c "^wsheap options (environment variables" "$tmp/$f")
+  [ "$n" -eq 1 ] || fail "WSHEAP_HELP: the table printed $n times ($f): $(cat "$tmp/$f")"
+done
+cmp -s "$tmp/help" "$tmp/help-noheap" ||
+  fail "WSHEAP_HELP without a heap differs: $(diff "$tmp/help" "$tmp/help-noheap")"
 
 # check_markdown FILE SECTION_START: the table rows from SECTION_START's heading to the next.
 check_markdown() {

@@ -1,8 +1,11 @@
 #!/bin/sh
 # Tests of tools/wsheap-run: the exit status passes through (128+N for signal N), unknown options
-# are refused with a clear message, exactly the chosen WSHEAP_* variables are set and nothing
-# else changes, --valgrind runs memcheck with the suppressions, and with the demo program and
-# its sample input --pageheap catches the demo's injected overrun.
+# and missing values are refused with a clear message, values are taken as "--opt N" and
+# "--opt=N", --version prints include/wsheap/version.h's version, exactly the chosen WSHEAP_*
+# variables are set and nothing else changes, --valgrind runs memcheck with the suppressions and
+# fails the run (status 99) when memcheck reports an error, and with the demo program and its
+# sample input --pageheap catches the demo's injected overrun, a boolean spelt "yes" works and a
+# misspelt variable is named with the nearest option.
 # Usage: SCRIPT WSHEAP_RUN HELPER [WSHEAP_DEMO SAMPLE_INPUT]
 set -u
 run=$1 helper=$2 demo=${3:-} sample=${4:-}
@@ -65,6 +68,15 @@ expect_status 2 -x "$helper" exit 0
 expect_stderr_has "unknown option '-x'"
 expect_status 2 --stack-depth
 expect_stderr_has "option '--stack-depth' needs a value"
+expect_status 2 --stack-depth -- "$helper" env # "--" is not a value
+expect_stderr_has "option '--stack-depth' needs a value, not '--'"
+[ -s "$out" ] && fail "the program ran after a usage error"
+expect_status 2 --stack-depth= -- "$helper" env
+expect_stderr_has "option '--stack-depth' needs a value"
+expect_status 2 --set --pageheap -- "$helper" env
+expect_stderr_has "option '--set' needs a value, not '--pageheap'"
+expect_status 2 --pageheap=1 -- "$helper" env
+expect_stderr_has "option '--pageheap' takes no value"
 expect_status 2 --pageheap --
 expect_stderr_has "no program given"
 expect_status 2 --set PATH=/tmp -- "$helper" env
@@ -74,6 +86,14 @@ expect_status 2 --set WSHEAP_=1 -- "$helper" env
 expect_status 0 --help
 grep -q -- "--pageheap" "$out" || fail "--help does not list --pageheap"
 grep -q -- "--valgrind" "$out" || fail "--help does not list --valgrind"
+grep -q -- "--version" "$out" || fail "--help does not list --version"
+
+# --version: the version in include/wsheap/version.h (this script is tests/tools/ in the tree).
+version_h=$(dirname "$0")/../../include/wsheap/version.h
+version=$(sed -n 's/^#define WSHEAP_VERSION_STRING "\(.*\)"$/\1/p' "$version_h")
+[ -n "$version" ] || fail "cannot read WSHEAP_VERSION_STRING from $version_h"
+expect_status 0 --version
+expect_stdout "wsheap-run (wsheap) $version"
 
 # The environment: exactly the variables asked for, values passed through verbatim (the library
 # parses them), other variables untouched.
@@ -98,6 +118,13 @@ WSHEAP_LEAKS=0
 WSHEAP_LEAKS_EXITCODE=23"
 expect_status 0 --stack-depth banana -- "$helper" env # not validated here: the library warns
 expect_stdout "WSHEAP_STACK_DEPTH=banana"
+# "--opt=value" is "--opt value"; the value may start with one "-".
+expect_status 0 --stack-depth=5 --leaks-exitcode=3 --set=WSHEAP_FUTURE_OPTION=a=b -- "$helper" env
+expect_stdout "WSHEAP_FUTURE_OPTION=a=b
+WSHEAP_LEAKS_EXITCODE=3
+WSHEAP_STACK_DEPTH=5"
+expect_status 0 --stack-depth -1 "$helper" env
+expect_stdout "WSHEAP_STACK_DEPTH=-1"
 with="FOO=bar WSHEAP_PAGEHEAP=0"
 expect_status 0 --stats -- "$helper" env FOO
 expect_stdout "WSHEAP_PAGEHEAP=0
@@ -111,11 +138,16 @@ with=
 # --valgrind: memcheck runs the program, with the suppressions, and its status passes through.
 if command -v valgrind >/dev/null 2>&1; then
   expect_status 3 --valgrind --verbose -- "$helper" exit 3
-  expect_stderr_has "valgrind --tool=memcheck --suppressions="
+  expect_stderr_has "valgrind --tool=memcheck --error-exitcode=99 --suppressions="
   expect_stderr_has "valgrind.supp"
   expect_stderr_has "Memcheck"
   expect_status 0 --valgrind --stats -- "$helper" env
   expect_stdout "WSHEAP_STATS=1"
+  # A memcheck error fails the run, although the program itself exits 0.
+  expect_status 0 -- "$helper" bad-read
+  expect_status 99 --valgrind -- "$helper" bad-read
+  expect_stderr_has "Invalid read of size 1"
+  expect_stderr_has "ERROR SUMMARY: 1 errors"
 else
   echo "valgrind not installed: --valgrind not tested"
 fi
@@ -126,6 +158,18 @@ if [ -n "$demo" ]; then
   expect_status 139 --pageheap --no-symbolize -- "$demo" --inject-overrun 3 "$sample"
   expect_stderr_has "==wsheap== ERROR: heap-buffer-overflow WRITE at 0x"
   expect_stderr_has "\"demo-messages\" (backend guarded)"
+  # Booleans take yes/true/on too: the guarded backend, not a warning.
+  expect_status 139 --set WSHEAP_PAGEHEAP=yes --no-symbolize -- "$demo" --inject-overrun 3 "$sample"
+  expect_stderr_has "==wsheap== ERROR: heap-buffer-overflow WRITE at 0x"
+  grep -q "warning" "$out.err" && fail "WSHEAP_PAGEHEAP=yes warned: $(cat "$out.err")"
+  # A misspelt variable is named, with the option meant, once.
+  expect_status 0 --set WSHEAP_PAGHEAP=1 -- "$demo" --generate 3
+  expect_stderr_has "wsheap: warning: unknown variable WSHEAP_PAGHEAP (did you mean WSHEAP_PAGEHEAP?)"
+  [ "$(grep -c "unknown variable" "$out.err")" -eq 1 ] ||
+    fail "the unknown variable is not reported exactly once: $(cat "$out.err")"
+  # The project's own test variables are not options, and are not reported.
+  expect_status 0 --set WSHEAP_FUZZ_UNTRACKED=1 --set WSHEAP_TEST_GDB=gdb -- "$demo" --generate 3
+  grep -q "warning" "$out.err" && fail "a test variable was reported: $(cat "$out.err")"
 fi
 
 if [ "$failures" -ne 0 ]; then
