@@ -117,10 +117,10 @@ void wsh_out_dec(struct wsh_out *o, uint64_t v)
     wsh_out_mem(o, buf, n);
 }
 
-void wsh_out_hex(struct wsh_out *o, uint64_t v)
+size_t wsh_format_hex(char *buf, uint64_t v)
 {
     static const char digits[] = "0123456789abcdef";
-    char tmp[24], buf[24];
+    char tmp[16];
     size_t n = 0, len = 0;
 
     do {
@@ -131,7 +131,15 @@ void wsh_out_hex(struct wsh_out *o, uint64_t v)
     buf[len++] = 'x';
     while (n > 0)
         buf[len++] = tmp[--n];
-    wsh_out_mem(o, buf, len);
+    buf[len] = '\0';
+    return len;
+}
+
+void wsh_out_hex(struct wsh_out *o, uint64_t v)
+{
+    char buf[WSH_HEX_MAX];
+
+    wsh_out_mem(o, buf, wsh_format_hex(buf, v));
 }
 
 void wsh_out_byte(struct wsh_out *o, uint8_t b)

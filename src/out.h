@@ -42,6 +42,11 @@ void wsh_out_mem(struct wsh_out *o, const char *s, size_t n);
 void wsh_out_str(struct wsh_out *o, const char *s);
 void wsh_out_dec(struct wsh_out *o, uint64_t v);
 void wsh_out_hex(struct wsh_out *o, uint64_t v); /* 0x-prefixed */
+
+/* Writes `v` as 0x-prefixed hexadecimal and a NUL into `buf` (WSH_HEX_MAX bytes); returns the
+ * length without the NUL. Async-signal-safe. */
+#define WSH_HEX_MAX 19
+size_t wsh_format_hex(char *buf, uint64_t v);
 void wsh_out_byte(struct wsh_out *o, uint8_t b); /* two hexadecimal digits */
 
 /* Appends formatted text. NOT async-signal-safe (vsnprintf); at most 1023 bytes per call. */

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "../os.h"
+#include "../out.h"
 #include "modules.h"
 #include "symbolize.h"
 
@@ -403,24 +404,6 @@ static void find_covered(struct wsh_symbolizer *z, const char *path, size_t n_ch
     close(fd);
 }
 
-/* Formats `v` into `buf` (24 bytes) as 0x-prefixed hexadecimal. */
-static void format_hex(char *buf, uint64_t v)
-{
-    static const char digits[] = "0123456789abcdef";
-    char tmp[24];
-    size_t n = 0, len = 0;
-
-    do {
-        tmp[n++] = digits[v & 15];
-        v >>= 4;
-    } while (v != 0);
-    buf[len++] = '0';
-    buf[len++] = 'x';
-    while (n > 0)
-        buf[len++] = tmp[--n];
-    buf[len] = '\0';
-}
-
 /* Symbolizes the frames of module `m` with one addr2line run. */
 static void symbolize_module(struct wsh_symbolizer *z, int m)
 {
@@ -433,7 +416,7 @@ static void symbolize_module(struct wsh_symbolizer *z, int m)
         const struct wsh_sym_frame *f = &z->frames[i];
 
         if (f->module != m) continue;
-        format_hex(z->addr_text[n], f->lookup - mod->bias);
+        wsh_format_hex(z->addr_text[n], f->lookup - mod->bias);
         z->which[n++] = i;
     }
     if (n == 0) return;
