@@ -132,9 +132,10 @@ WSHEAP_API size_t wsheap_string_to_utf8(const WS_STRING *string, char *buf, size
  *
  * What is known depends on the backend and the mode:
  * - guarded heaps (WSHEAP_PAGEHEAP=1): every block, live or in the quarantine, with its stack;
- * - arena heaps in an ASan build, or under valgrind memcheck ("tracked" arenas): every block,
- *   live or released by one of the heap's recent resets (its quarantine, 4 MiB per heap); the
- *   stack under ASan only (WSHEAP_STACK_DEPTH frames; memcheck's own reports show it);
+ * - arena heaps under ASan (the application built with -fsanitize=address) or valgrind memcheck
+ *   ("tracked" arenas): every block, live or released by one of the heap's recent resets (its
+ *   quarantine, 4 MiB per heap); the stack under ASan only (WSHEAP_STACK_DEPTH frames;
+ *   memcheck's own reports show it);
  * - arena heaps otherwise: nothing, WSHEAP_ADDRESS_UNKNOWN. Their blocks have no boundaries in
  *   memory, and listing every heap would cost each WsCreateHeap a lock.
  * Thread-safe; a heap that another thread is using at the same moment may be described as it

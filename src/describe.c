@@ -33,8 +33,8 @@ static bool describe(uintptr_t addr, bool may_block, struct wsh_addr_info *out)
     if (wsh_arena_tracked_describe(addr, may_block, out)) return true;
     out->kind = WSHEAP_ADDRESS_UNKNOWN;
     out->note = wsh_track_active() ? "no tracked arena or guarded heap holds it"
-                                   : "arena heaps are tracked only in ASan builds and under "
-                                     "valgrind memcheck; guarded heaps always";
+                                   : "arena heaps are tracked only under ASan and valgrind "
+                                     "memcheck; guarded heaps always";
     return false;
 }
 
@@ -52,8 +52,8 @@ struct frames {
 };
 
 /*
- * Prepares the frames of `info` for the frame printer (src/stack/symbolize.h). In ASan builds
- * they are named, as ASan's own frames are, next to which they appear (unless
+ * Prepares the frames of `info` for the frame printer (src/stack/symbolize.h). Under ASan
+ * (wsh_track_asan) they are named, as ASan's own frames are, next to which they appear (unless
  * WSHEAP_SYMBOLIZE=0: naming runs addr2line once per module, some 0.1 s a description), and
  * each shows the call instruction's address (the return address minus one) as ASan's frames do;
  * elsewhere they show the return address, for addr2line or tools/wsheap-symbolize. Either way a
@@ -61,7 +61,8 @@ struct frames {
  */
 static void prepare_frames(const struct wsh_addr_info *info, struct frames *fr)
 {
-    enum wsh_sym_addresses how = WSH_TRACK_ASAN ? WSH_SYM_CALLS : WSH_SYM_RETURNS;
+    bool asan = wsh_track_asan() != NULL;
+    enum wsh_sym_addresses how = asan ? WSH_SYM_CALLS : WSH_SYM_RETURNS;
 
     memset(fr, 0, sizeof *fr);
     if (info->n_frames == 0 && info->n_release_frames == 0) return;
@@ -72,7 +73,7 @@ static void prepare_frames(const struct wsh_addr_info *info, struct frames *fr)
     fr->release_first = wsh_sym_add(fr->z, info->release_frames, NULL, info->n_release_frames, how);
     fr->release_n = fr->z->n_frames - fr->release_first;
     wsh_sym_find_modules(fr->z);
-    if (WSH_TRACK_ASAN && wsh_options()->symbolize) wsh_sym_symbolize(fr->z, SYMBOLIZE_BUDGET_MS);
+    if (asan && wsh_options()->symbolize) wsh_sym_symbolize(fr->z, SYMBOLIZE_BUDGET_MS);
 }
 
 static const char *where_word(enum wsh_addr_where w)
@@ -204,7 +205,6 @@ int wsheap_describe_address(const void *p, char *buf, size_t len)
 
 /* --- ASan's report ---------------------------------------------------------------------------- */
 
-#if WSH_TRACK_ASAN
 /* Runs at the end of every ASan error report: ASan has named the chunk (a malloc'd region of
  * some kilobytes); this names the block in it. Must not block: the thread that faulted may hold
  * the tracked heaps' lock (a bug inside wsheap), so the lookup only tries to take it. */
@@ -213,7 +213,7 @@ static void asan_report(const char *report)
     struct wsh_addr_info info;
 
     (void)report;
-    if (!describe((uintptr_t)__asan_get_report_address(), false, &info)) return;
+    if (!describe((uintptr_t)wsh_track_asan()->report_address(), false, &info)) return;
     format_to_stderr(&info);
 }
 
@@ -221,13 +221,10 @@ static pthread_once_t hook_once = PTHREAD_ONCE_INIT;
 
 static void install_hook(void)
 {
-    __asan_set_error_report_callback(asan_report);
+    wsh_track_asan()->set_report_callback(asan_report);
 }
-#endif
 
 void wsh_describe_install_asan_hook(void)
 {
-#if WSH_TRACK_ASAN
-    pthread_once(&hook_once, install_hook);
-#endif
+    if (wsh_track_asan() != NULL) pthread_once(&hook_once, install_hook);
 }

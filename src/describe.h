@@ -90,8 +90,8 @@ bool wsh_arena_tracked_describe(uintptr_t addr, bool may_block, struct wsh_addr_
 size_t wsh_describe_format(const struct wsh_addr_info *info, char *buf, size_t len);
 
 /* Registers wsheap's ASan error-report callback, which adds the description of the reported
- * address to ASan's report; once (ASan builds; a no-op otherwise). Called by
- * wsh_backend_select when it chooses the tracked arena. */
+ * address to ASan's report; once (when the process has the ASan runtime, see wsh_track_asan; a
+ * no-op otherwise). Called by wsh_backend_select when it chooses the tracked arena. */
 void wsh_describe_install_asan_hook(void);
 
 #endif

@@ -1,11 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Tool detection: whether arenas are tracked (an ASan build, a valgrind memcheck run, or a
- * test's wsh_track_force). The annotations themselves are inline functions in track.h. Nothing
- * here is on a fast path, and nothing here calls the tracked arena or the description code.
+ * Tool detection: whether arenas are tracked (the ASan runtime in the process, a valgrind
+ * memcheck run, or a test's wsh_track_force), and the ASan runtime's functions when it is
+ * there. The annotations themselves are inline functions in track.h. Nothing here is on a fast
+ * path, and nothing here calls the tracked arena or the description code.
  */
+#define _GNU_SOURCE /* RTLD_DEFAULT */
+#include <dlfcn.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "track.h"
 
@@ -35,12 +40,54 @@ bool wsh_track_memcheck(void)
 #endif
 }
 
+#if WSH_TRACK_ASAN
+static const struct wsh_track_asan_api asan_linked = {
+    __asan_poison_memory_region, __asan_unpoison_memory_region, __asan_set_error_report_callback,
+    __asan_get_report_address};
+#else
+static struct wsh_track_asan_api asan_found; /* written once, by find_asan */
+static const struct wsh_track_asan_api *asan_api;
+static pthread_once_t asan_once = PTHREAD_ONCE_INIT;
+
+/* Reads the address of function `name` of the ASan runtime into `*fn` (a function pointer);
+ * false when no loaded module defines it. */
+static bool find_function(const char *name, void *fn)
+{
+    void *address = dlsym(RTLD_DEFAULT, name);
+
+    /* dlsym answers void *; POSIX guarantees that it converts to the function's pointer. */
+    memcpy(fn, &address, sizeof address);
+    return address != NULL;
+}
+
+static void find_asan(void)
+{
+    struct wsh_track_asan_api *f = &asan_found;
+
+    if (find_function("__asan_poison_memory_region", &f->poison) &&
+        find_function("__asan_unpoison_memory_region", &f->unpoison) &&
+        find_function("__asan_set_error_report_callback", &f->set_report_callback) &&
+        find_function("__asan_get_report_address", &f->report_address))
+        asan_api = f;
+}
+#endif
+
+const struct wsh_track_asan_api *wsh_track_asan(void)
+{
+#if WSH_TRACK_ASAN
+    return &asan_linked;
+#else
+    pthread_once(&asan_once, find_asan);
+    return asan_api;
+#endif
+}
+
 bool wsh_track_active(void)
 {
     int mode = atomic_load_explicit(&forced, memory_order_relaxed);
 
     if (mode != WSH_TRACK_AUTO) return mode == WSH_TRACK_ON;
-    return WSH_TRACK_ASAN || wsh_track_memcheck();
+    return wsh_track_asan() != NULL || wsh_track_memcheck();
 }
 
 void wsh_track_force(enum wsh_track_mode mode)

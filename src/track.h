@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Making arena blocks visible to AddressSanitizer and valgrind memcheck ("tracked" arenas):
- * which tool is present (track.c) and the annotations that poison and unpoison memory. ASan is
- * a build-time mode (the library itself is compiled with -fsanitize=address); memcheck is a
- * run-time mode, asked once per process. In any other build or run every annotation here is
- * empty, and arenas use the untracked backend, whose fast path never sees this file. The
- * tracked arena itself is arena/tracked.h; describing addresses is describe.h.
+ * which tool is present (track.c) and the annotations that poison and unpoison memory. Both are
+ * run-time modes, asked once per process: ASan when the process has the ASan runtime (an
+ * application built with -fsanitize=address, by gcc or clang, whatever the library's own
+ * flags), memcheck when it runs under valgrind. A library compiled with -fsanitize=address
+ * calls its ASan runtime directly. In any other run every annotation here does nothing, and
+ * arenas use the untracked backend, whose fast path never sees this file. The tracked arena
+ * itself is arena/tracked.h; describing addresses is describe.h.
  */
 #ifndef WSH_TRACK_H
 #define WSH_TRACK_H
@@ -14,7 +16,8 @@
 #include <stddef.h>
 
 /* WSH_TRACK_ASAN: this translation unit is compiled with AddressSanitizer (gcc defines
- * __SANITIZE_ADDRESS__, clang answers __has_feature(address_sanitizer)). */
+ * __SANITIZE_ADDRESS__, clang answers __has_feature(address_sanitizer)); wsh_track_asan then
+ * answers the runtime it is linked with, without looking for it. */
 #if defined(__SANITIZE_ADDRESS__)
 #define WSH_TRACK_ASAN 1
 #elif defined(__has_feature)
@@ -46,10 +49,25 @@
 #include <valgrind/valgrind.h>
 #endif
 
-/* True when arenas created now must be tracked: always in an ASan build; under valgrind
- * memcheck (not callgrind, cachegrind, helgrind or drd, whose users measure or check the
- * untracked arena); or when a test forced it with wsh_track_force. Cheap after the first call
- * (one relaxed load). */
+/* The parts of the ASan runtime's public interface (<sanitizer/asan_interface.h>) that wsheap
+ * calls, the same in gcc's and clang's runtimes. */
+struct wsh_track_asan_api {
+    void (*poison)(void const volatile *addr, size_t size);      /* __asan_poison_memory_region */
+    void (*unpoison)(void const volatile *addr, size_t size);    /* __asan_unpoison_memory_region */
+    void (*set_report_callback)(void (*callback)(const char *)); /* ..._error_report_callback */
+    void *(*report_address)(void);                               /* __asan_get_report_address */
+};
+
+/* The ASan runtime's interface when this process has one, else NULL. An ASan build of the
+ * library answers its own runtime; any other build looks the functions up once, by name, among
+ * the process's global symbols (gcc's libasan.so, or clang's runtime linked into the
+ * executable, which exports its interface), and answers NULL unless it finds all of them. */
+const struct wsh_track_asan_api *wsh_track_asan(void);
+
+/* True when arenas created now must be tracked: when the process has the ASan runtime
+ * (wsh_track_asan); under valgrind memcheck (not callgrind, cachegrind, helgrind or drd, whose
+ * users measure or check the untracked arena); or when a test forced it with wsh_track_force.
+ * Cheap after the first call. */
 bool wsh_track_active(void);
 
 /* True when this process runs under valgrind memcheck (asked once). */
@@ -62,16 +80,18 @@ bool wsh_track_memcheck(void);
 enum wsh_track_mode { WSH_TRACK_AUTO, WSH_TRACK_OFF, WSH_TRACK_ON };
 void wsh_track_force(enum wsh_track_mode mode);
 
-/* Marks [p, p + n) as not addressable (ASan poison; memcheck no-access). */
+/* Marks [p, p + n) as not addressable (ASan poison; memcheck no-access). Costs a call while
+ * neither tool is present: only the tracked arena calls this. */
 static inline void wsh_track_poison(const void *p, size_t n)
 {
-#if WSH_TRACK_ASAN
-    ASAN_POISON_MEMORY_REGION(p, n);
-#elif WSH_TRACK_VALGRIND
+    const struct wsh_track_asan_api *asan = wsh_track_asan();
+
+    if (asan != NULL) {
+        asan->poison(p, n);
+        return;
+    }
+#if WSH_TRACK_VALGRIND
     (void)VALGRIND_MAKE_MEM_NOACCESS(p, n);
-#else
-    (void)p;
-    (void)n;
 #endif
 }
 
@@ -79,13 +99,14 @@ static inline void wsh_track_poison(const void *p, size_t n)
  * undefined), e.g. before wsheap itself writes a record kept inside a redzone. */
 static inline void wsh_track_unpoison(const void *p, size_t n)
 {
-#if WSH_TRACK_ASAN
-    ASAN_UNPOISON_MEMORY_REGION(p, n);
-#elif WSH_TRACK_VALGRIND
+    const struct wsh_track_asan_api *asan = wsh_track_asan();
+
+    if (asan != NULL) {
+        asan->unpoison(p, n);
+        return;
+    }
+#if WSH_TRACK_VALGRIND
     (void)VALGRIND_MAKE_MEM_UNDEFINED(p, n);
-#else
-    (void)p;
-    (void)n;
 #endif
 }
 
@@ -93,13 +114,14 @@ static inline void wsh_track_unpoison(const void *p, size_t n)
  * wsheap can read a record it wrote before poisoning it. */
 static inline void wsh_track_define(const void *p, size_t n)
 {
-#if WSH_TRACK_ASAN
-    ASAN_UNPOISON_MEMORY_REGION(p, n);
-#elif WSH_TRACK_VALGRIND
+    const struct wsh_track_asan_api *asan = wsh_track_asan();
+
+    if (asan != NULL) {
+        asan->unpoison(p, n);
+        return;
+    }
+#if WSH_TRACK_VALGRIND
     (void)VALGRIND_MAKE_MEM_DEFINED(p, n);
-#else
-    (void)p;
-    (void)n;
 #endif
 }
 

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The tracked arena (tracked.c): the arena's behaviour with redzones, block records, poisoning
- * and a quarantine of released chunks, for ASan builds and valgrind memcheck runs (track.h),
+ * and a quarantine of released chunks, for ASan and valgrind memcheck runs (track.h),
  * and the memcheck mempool requests that only it makes. Its lookup of an address for
  * wsheap_describe_address is declared with the other backends' in ../describe.h.
  */
