@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "fail.h"
 #include "internal.h"
 #include "stats.h"
 
@@ -18,6 +19,17 @@ static_assert(offsetof(struct wsh_heap, cur) == 0, "WSHEAP_WINDOW.cur");
 static_assert(offsetof(struct wsh_heap, end) == sizeof(char *), "WSHEAP_WINDOW.end");
 static_assert(offsetof(struct wsh_heap, requested_size) == 2 * sizeof(char *),
               "WSHEAP_WINDOW.requestedSize");
+
+/* The messages of the failures WSHEAP_FAIL_* can inject (fail.h): an injected failure gives
+ * the same message with " (injected by WSHEAP_FAIL_AT)" or "... WSHEAP_FAIL_SITE)" added. */
+#define CREATE_OOM                                                                                 \
+    "WsCreateHeap: out of memory creating a heap (maxSize %zu, trimSize %zu, backend %s)"
+#define ALLOC_QUOTA                                                                                \
+    "WsAlloc: %zu bytes requested, but the heap's maxSize is %zu bytes and %zu bytes have been "   \
+    "allocated since the last reset (%zu bytes left)"
+#define ALLOC_OOM                                                                                  \
+    "WsAlloc: out of memory: the %s backend could not get %zu bytes (%zu bytes allocated since "   \
+    "the last reset)"
 
 static struct wsh_heap *heap_from_handle(WS_HEAP *handle)
 {
@@ -50,16 +62,20 @@ HRESULT WsCreateHeap(SIZE_T maxSize, SIZE_T trimSize, const WS_HEAP_PROPERTY *pr
 
     options = wsh_options();
     ops = wsh_backend_select(options);
+    if (WSH_UNLIKELY(options->inject)) {
+        const char *cause = wsh_inject_create();
+
+        if (cause != NULL)
+            return wsh_fail(error, E_OUTOFMEMORY, CREATE_OOM " (injected by %s)", maxSize, trimSize,
+                            ops->name, cause);
+    }
     h = ops->create(options);
-    if (h == NULL)
-        return wsh_fail(error, E_OUTOFMEMORY,
-                        "WsCreateHeap: out of memory creating a heap (maxSize %zu, trimSize %zu, "
-                        "backend %s)",
-                        maxSize, trimSize, ops->name);
+    if (h == NULL) return wsh_fail(error, E_OUTOFMEMORY, CREATE_OOM, maxSize, trimSize, ops->name);
     wsh_heap_init(h, ops, maxSize, trimSize);
-    if (WSH_UNLIKELY(wsh_stats_wanted(options))) {
-        wsh_stats_heap_created(h);
-        wsh_heap_sync_window(h); /* a watched heap's window is empty (stats.h) */
+    h->inject = options->inject;
+    if (WSH_UNLIKELY(wsh_stats_wanted(options) || options->inject)) {
+        if (wsh_stats_wanted(options)) wsh_stats_heap_created(h);
+        wsh_heap_sync_window(h); /* a watched heap's window is empty (stats.h, fail.h) */
     }
     *heap = (WS_HEAP *)h;
     return S_OK;
@@ -76,7 +92,47 @@ void wsh_heap_init(struct wsh_heap *heap, const struct wsh_backend_ops *ops, siz
     heap->n_resets = 0;
     heap->name[0] = '\0';
     heap->stats = NULL;
+    heap->inject = false;
     wsh_heap_sync_window(heap);
+}
+
+/* WsAlloc for a live heap and a valid out-pointer, past the window: the exact quota test and
+ * the backend call. */
+static inline HRESULT alloc_checked(struct wsh_heap *heap, size_t size, void **ptr, WS_ERROR *error)
+{
+    void *p;
+
+    if (size > heap->max_size - heap->requested_size) {
+        if (heap->stats != NULL) wsh_stats_quota_failure(heap, size);
+        return wsh_fail(error, WS_E_QUOTA_EXCEEDED, ALLOC_QUOTA, size, heap->max_size,
+                        heap->requested_size, heap->max_size - heap->requested_size);
+    }
+    if (heap->stats != NULL) wsh_stats_mark(heap);
+    if (WSH_UNLIKELY(heap->ops->alloc(heap, size, &p) != S_OK))
+        return wsh_fail(error, E_OUTOFMEMORY, ALLOC_OOM, heap->ops->name, size,
+                        heap->requested_size);
+    if (heap->stats != NULL) wsh_stats_alloc_done(heap, size);
+    heap->requested_size += size;
+    wsh_heap_sync_window(heap);
+    *ptr = p;
+    return S_OK;
+}
+
+/* alloc_checked on a heap failure injection watches: first asks fail.c whether this call
+ * fails, and if so fails it as the quota or the backend would, with the same message and a
+ * note, leaving *ptr and the heap as they are. */
+static WSH_COLD HRESULT alloc_injecting(struct wsh_heap *heap, size_t size, void **ptr,
+                                        WS_ERROR *error)
+{
+    HRESULT hr;
+    const char *cause = wsh_inject_alloc(&hr);
+
+    if (cause == NULL) return alloc_checked(heap, size, ptr, error);
+    if (hr == WS_E_QUOTA_EXCEEDED)
+        return wsh_fail(error, hr, ALLOC_QUOTA " (injected by %s)", size, heap->max_size,
+                        heap->requested_size, heap->max_size - heap->requested_size, cause);
+    return wsh_fail(error, hr, ALLOC_OOM " (injected by %s)", heap->ops->name, size,
+                    heap->requested_size, cause);
 }
 
 /* Everything WsAlloc does when the window cannot serve the request: argument checks, zero-size
@@ -84,29 +140,11 @@ void wsh_heap_init(struct wsh_heap *heap, const struct wsh_backend_ops *ops, siz
 static WSH_NOINLINE HRESULT alloc_slow(WS_HEAP *handle, size_t size, void **ptr, WS_ERROR *error)
 {
     struct wsh_heap *heap = heap_from_handle(handle);
-    void *p;
 
     if (heap == NULL) return wsh_fail(error, E_INVALIDARG, "WsAlloc: %s", bad_heap_reason(handle));
     if (ptr == NULL) return wsh_fail(error, E_INVALIDARG, "WsAlloc: the ptr out-pointer is NULL");
-    if (size > heap->max_size - heap->requested_size) {
-        if (heap->stats != NULL) wsh_stats_quota_failure(heap, size);
-        return wsh_fail(error, WS_E_QUOTA_EXCEEDED,
-                        "WsAlloc: %zu bytes requested, but the heap's maxSize is %zu bytes and "
-                        "%zu bytes have been allocated since the last reset (%zu bytes left)",
-                        size, heap->max_size, heap->requested_size,
-                        heap->max_size - heap->requested_size);
-    }
-    if (heap->stats != NULL) wsh_stats_mark(heap);
-    if (WSH_UNLIKELY(heap->ops->alloc(heap, size, &p) != S_OK))
-        return wsh_fail(error, E_OUTOFMEMORY,
-                        "WsAlloc: out of memory: the %s backend could not get %zu bytes (%zu "
-                        "bytes allocated since the last reset)",
-                        heap->ops->name, size, heap->requested_size);
-    if (heap->stats != NULL) wsh_stats_alloc_done(heap, size);
-    heap->requested_size += size;
-    wsh_heap_sync_window(heap);
-    *ptr = p;
-    return S_OK;
+    if (WSH_UNLIKELY(heap->inject)) return alloc_injecting(heap, size, ptr, error);
+    return alloc_checked(heap, size, ptr, error);
 }
 
 HRESULT WsAlloc(WS_HEAP *handle, SIZE_T size, void **ptr, WS_ERROR *error)

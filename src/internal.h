@@ -46,6 +46,21 @@ _Noreturn void wsh_assert_fail(const char *expr, const char *file, int line);
 
 enum wsh_backend_kind { WSH_BACKEND_ARENA, WSH_BACKEND_GUARDED };
 
+/* Which calls WSHEAP_FAIL_AT counts: WsAlloc and WsCreateHeap together, or one of them. */
+enum wsh_fail_calls { WSH_FAIL_CALLS_ALL, WSH_FAIL_CALLS_ALLOC, WSH_FAIL_CALLS_CREATE };
+
+/* Failure injection (WSHEAP_FAIL_*, see fail.h). */
+struct wsh_fail_options {
+    uint64_t at;                  /* WSHEAP_FAIL_AT: the at-th call counted fails; 0: none */
+    enum wsh_fail_calls at_calls; /* ... counting these calls */
+    bool site_set;                /* WSHEAP_FAIL_SITE is set: ... */
+    uint64_t site;                /* ... the first call from this call site fails */
+    bool quota;         /* WSHEAP_FAIL_KIND=quota: WS_E_QUOTA_EXCEEDED, not E_OUTOFMEMORY */
+    bool persistent;    /* WSHEAP_FAIL_PERSISTENT: later calls of the kind fail too */
+    const char *record; /* WSHEAP_FAIL_RECORD: call sites written here at exit; NULL */
+    const char *log;    /* WSHEAP_FAIL_LOG: injected failures appended here; NULL */
+};
+
 /* The WSHEAP_* environment, parsed once. See option_table in options.c for each field. */
 struct wsh_options {
     enum wsh_backend_kind backend; /* WSHEAP_PAGEHEAP */
@@ -58,7 +73,9 @@ struct wsh_options {
     bool help;                     /* WSHEAP_HELP: print the option table */
     bool stats;                    /* WSHEAP_STATS: statistics by creation site at exit */
     int8_t leaks;                  /* WSHEAP_LEAKS: 0/1 (-1 while loading: as the backend) */
+    bool inject;                   /* derived: WSHEAP_FAIL_AT, _SITE or _RECORD is set (fail.h) */
     unsigned leaks_exitcode;       /* WSHEAP_LEAKS_EXITCODE: exit status on leaks; 0 = leave it */
+    struct wsh_fail_options fail;  /* WSHEAP_FAIL_* */
 };
 
 /* Looks an environment variable up; NULL when unset. */
@@ -67,7 +84,8 @@ typedef const char *wsh_getenv_fn(const char *name);
 typedef void wsh_warn_fn(const char *message);
 
 /* Pure: fills `out` with the defaults, then applies every WSHEAP_* variable found through
- * `get`. Each invalid value is reported once through `warn` and keeps its default. */
+ * `get`. Each invalid value is reported once through `warn` and keeps its default. The two
+ * file names (out->fail.record, out->fail.log) point into the strings `get` returned. */
 void wsh_options_load(wsh_getenv_fn *get, wsh_warn_fn *warn, struct wsh_options *out);
 
 /* Pure: warns through `warn`, once each, about the WSHEAP_* names in `env` (NULL-terminated
@@ -137,6 +155,7 @@ struct wsh_heap {
     uint32_t n_resets;                 /* resets since creation (reports show it) */
     char name[WSHEAP_NAME_MAX];        /* wsheap_set_heap_name; "" when unset */
     struct wsh_heap_stats *stats;      /* stats.c's record; NULL unless WSHEAP_STATS/LEAKS */
+    bool inject;                       /* fail.c counts its WsAlloc calls (WSHEAP_FAIL_*) */
 };
 
 /* Recomputes heap->end from cur, limit and the quota left. Called by the public layer after
@@ -156,12 +175,13 @@ static inline void wsh_heap_sync_window(struct wsh_heap *heap)
     wsh_assert((uintptr_t)heap->cur <= (uintptr_t)heap->limit);
     wsh_assert(heap->requested_size <= heap->max_size);
     heap->end = (char *)((uintptr_t)heap->cur + (quota_left < room ? quota_left : room));
-    if (heap->stats != NULL) heap->end = heap->cur; /* statistics see every WsAlloc */
+    /* Statistics and failure injection see every WsAlloc. */
+    if (heap->stats != NULL || heap->inject) heap->end = heap->cur;
 }
 
 /* Fills the public layer's fields of a heap object that ops->create just returned (the quota,
- * the trim size, ops, the live magic; no name, no statistics) and opens its window: what
- * WsCreateHeap does between the backend's create and handing the heap out. */
+ * the trim size, ops, the live magic; no name, no statistics, no injection) and opens its window:
+ * what WsCreateHeap does between the backend's create and handing the heap out. */
 void wsh_heap_init(struct wsh_heap *heap, const struct wsh_backend_ops *ops, size_t max_size,
                    size_t trim_size);
 

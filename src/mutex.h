@@ -26,6 +26,7 @@ enum wsh_mutex_id {
     WSH_MUTEX_TRACKED, /* arena/tracked.c: the tracked heaps, their chunks and records */
     WSH_MUTEX_SPANS,   /* guarded/spans.c: the quarantine, parked spans, address-table leaves */
     WSH_MUTEX_SEGV,    /* guarded/segv.c: installing the handler, the replaced handlers */
+    WSH_MUTEX_FAIL,    /* fail.c: the call sites failure injection has seen */
     WSH_MUTEX_DEPOT,   /* stack/depot.c: inserting stacks */
     WSH_MUTEX_MODULES, /* stack/modules.c: refreshing the module table */
     WSH_MUTEX_NAME,    /* name.c: every heap's name; taken under STATS and TRACKED */

@@ -6,10 +6,12 @@
  * neither an option nor one of the project's own test variables prints one warning, with the
  * nearest option's name when one is close. WSHEAP_HELP alone is also read when the library is
  * loaded (a constructor), so the table is printed even by a program that creates no heap.
- * No option names a file.
+ * Two options name a file, both for failure injection's record and log (WSHEAP_FAIL_RECORD,
+ * WSHEAP_FAIL_LOG); every report goes to standard error.
  */
 #define _GNU_SOURCE
 #include <ctype.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -127,6 +129,73 @@ static bool parse_leaks_exitcode(const char *text, struct wsh_options *o)
     return true;
 }
 
+/* WSHEAP_FAIL_AT: N, alloc:N or create:N, N >= 1. */
+static bool parse_fail_at(const char *text, struct wsh_options *o)
+{
+    static const struct {
+        const char *prefix;
+        enum wsh_fail_calls calls;
+    } kinds[] = {{"alloc:", WSH_FAIL_CALLS_ALLOC}, {"create:", WSH_FAIL_CALLS_CREATE}};
+    enum wsh_fail_calls calls = WSH_FAIL_CALLS_ALL;
+    unsigned long v;
+
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+        size_t n = strlen(kinds[i].prefix);
+
+        if (strncmp(text, kinds[i].prefix, n) == 0) {
+            text += n;
+            calls = kinds[i].calls;
+        }
+    }
+    if (!parse_number(text, 1, ULONG_MAX, &v)) return false;
+    o->fail.at = v;
+    o->fail.at_calls = calls;
+    return true;
+}
+
+/* WSHEAP_FAIL_SITE: a site id, exactly 16 hexadecimal digits. */
+static bool parse_fail_site(const char *text, struct wsh_options *o)
+{
+    uint64_t v = 0;
+    size_t n = 0;
+
+    for (; isxdigit((unsigned char)text[n]); n++)
+        v = v << 4 | (uint64_t)(isdigit((unsigned char)text[n])
+                                    ? text[n] - '0'
+                                    : tolower((unsigned char)text[n]) - 'a' + 10);
+    if (n != 16 || text[n] != '\0') return false;
+    o->fail.site = v;
+    o->fail.site_set = true;
+    return true;
+}
+
+static bool parse_fail_kind(const char *text, struct wsh_options *o)
+{
+    if (strcmp(text, "oom") != 0 && strcmp(text, "quota") != 0) return false;
+    o->fail.quota = text[0] == 'q';
+    return true;
+}
+
+static bool parse_fail_persistent(const char *text, struct wsh_options *o)
+{
+    return parse_flag(text, &o->fail.persistent);
+}
+
+/* A file name: anything not empty. */
+static bool parse_fail_record(const char *text, struct wsh_options *o)
+{
+    if (text[0] == '\0') return false;
+    o->fail.record = text;
+    return true;
+}
+
+static bool parse_fail_log(const char *text, struct wsh_options *o)
+{
+    if (text[0] == '\0') return false;
+    o->fail.log = text;
+    return true;
+}
+
 /* Every WSHEAP_* variable, one row each; README.md's table mirrors WSHEAP_HELP=1 output. */
 static const struct option_desc {
     const char *env;
@@ -157,6 +226,25 @@ static const struct option_desc {
     {"WSHEAP_LEAKS_EXITCODE",
      "exit status when the leak report lists a heap, 0..255; 0 leaves it alone (default 0)",
      parse_leaks_exitcode},
+    {"WSHEAP_FAIL_AT",
+     "N, alloc:N or create:N: the N-th WsAlloc/WsCreateHeap call, or of one of them, fails "
+     "(default none)",
+     parse_fail_at},
+    {"WSHEAP_FAIL_SITE",
+     "16 hex digits: the first call from that call site fails (ids: WSHEAP_FAIL_RECORD) "
+     "(default none)",
+     parse_fail_site},
+    {"WSHEAP_FAIL_KIND",
+     "oom: injected failures are E_OUTOFMEMORY | quota: WS_E_QUOTA_EXCEEDED, WsAlloc only "
+     "(default oom)",
+     parse_fail_kind},
+    {"WSHEAP_FAIL_PERSISTENT",
+     "1: every later call of the failed kind fails too | 0: that call only (default 0)",
+     parse_fail_persistent},
+    {"WSHEAP_FAIL_RECORD", "file: at exit, write every call site seen, with its id (default none)",
+     parse_fail_record},
+    {"WSHEAP_FAIL_LOG", "file: append each injected failure, with its stack (default none)",
+     parse_fail_log},
     {"WSHEAP_VERBOSE", "1: print the options in effect on first use (default 0)", parse_verbose},
     {"WSHEAP_HELP", "1: print this table when the library is loaded (default 0)", parse_help},
 };
@@ -189,6 +277,7 @@ void wsh_options_load(wsh_getenv_fn *get, wsh_warn_fn *warn, struct wsh_options 
         warn(message);
     }
     if (out->leaks < 0) out->leaks = out->backend == WSH_BACKEND_GUARDED;
+    out->inject = out->fail.at != 0 || out->fail.site_set || out->fail.record != NULL;
 }
 
 /* The length of the name in the environment entry `entry` ("NAME=VALUE", or a bare NAME). */
@@ -302,10 +391,17 @@ static void print_in_effect(int fd, const struct wsh_options *o)
     char line[512];
     int n = snprintf(line, sizeof line,
                      "wsheap: options: backend=%s backward=%d unaligned=%d stack_depth=%u "
-                     "quarantine_mb=%zu symbolize=%d stats=%d leaks=%d leaks_exitcode=%u\n",
+                     "quarantine_mb=%zu symbolize=%d stats=%d leaks=%d leaks_exitcode=%u "
+                     "fail_at=%s%llu fail_site=%016llx%s fail_kind=%s fail_persistent=%d\n",
                      o->backend == WSH_BACKEND_GUARDED ? "guarded" : "arena", o->backward,
                      o->unaligned, o->stack_depth, o->quarantine_size / MIB, o->symbolize, o->stats,
-                     o->leaks, o->leaks_exitcode);
+                     o->leaks, o->leaks_exitcode,
+                     o->fail.at_calls == WSH_FAIL_CALLS_ALLOC    ? "alloc:"
+                     : o->fail.at_calls == WSH_FAIL_CALLS_CREATE ? "create:"
+                                                                 : "",
+                     (unsigned long long)o->fail.at, (unsigned long long)o->fail.site,
+                     o->fail.site_set ? "" : "(none)", o->fail.quota ? "quota" : "oom",
+                     o->fail.persistent);
 
     if (n > 0) write_all(fd, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
 }
@@ -320,10 +416,31 @@ extern char **environ;
 static struct wsh_options process_options;
 static pthread_once_t process_options_once = PTHREAD_ONCE_INIT;
 static bool help_printed; /* by print_help_at_load: the first use does not print it again */
+static char record_path[4096], log_path[4096]; /* the process's WSHEAP_FAIL_RECORD and _LOG */
+
+/* Points *path at a copy of itself in `buf`, so that the program's later setenv or putenv
+ * cannot change it; a name too long for `buf` is dropped with a warning. */
+static void keep_path(const char **path, char *buf, size_t size, const char *env)
+{
+    char message[256];
+
+    if (*path == NULL) return;
+    if (strlen(*path) < size) {
+        *path = strcpy(buf, *path);
+        return;
+    }
+    snprintf(message, sizeof message, "%s is longer than %zu bytes; ignored", env, size - 1);
+    wsh_warn(message);
+    *path = NULL;
+}
 
 static void load_process_options(void)
 {
     wsh_options_load(env_lookup, wsh_warn, &process_options);
+    keep_path(&process_options.fail.record, record_path, sizeof record_path, "WSHEAP_FAIL_RECORD");
+    keep_path(&process_options.fail.log, log_path, sizeof log_path, "WSHEAP_FAIL_LOG");
+    process_options.inject = process_options.fail.at != 0 || process_options.fail.site_set ||
+                             process_options.fail.record != NULL;
     if (getauxval(AT_SECURE) == 0) wsh_options_check_names((const char *const *)environ, wsh_warn);
     if (process_options.help && !help_printed) print_help(STDERR_FILENO);
     if (process_options.verbose) print_in_effect(STDERR_FILENO, &process_options);
