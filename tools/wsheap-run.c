@@ -5,9 +5,11 @@
  * the one place that parses those variables: values are passed through as given. The program's
  * exit status is passed through, 128+N when it dies by signal N (as shells report it); under
  * --valgrind, a memcheck error makes it 99. Options are read with getopt_long: "--opt N" or
- * "--opt=N", and a missing value (or one starting with "--") is a usage error.
+ * "--opt=N", and a missing value (or one starting with "--") is a usage error. --fail-sweep runs
+ * the failure-path sweep of tools/sweep.c instead of one run.
  *
  *   wsheap-run [options] [--] PROGRAM [ARGS...]      (wsheap-run --help lists the options)
+ *   wsheap-run --fail-sweep [sweep options] [options] -- PROGRAM [ARGS...]
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -23,6 +25,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "sweep.h"
 #include "wsheap/version.h"
 
 /* Where `make install` puts the valgrind suppressions (set by tools/CMakeLists.txt); first,
@@ -78,7 +81,22 @@ static const struct flag flags[] = {
 #define N_FLAGS (sizeof flags / sizeof flags[0])
 
 /* getopt_long values: the row of flags[] + OPT_FLAG, or one of the other options. */
-enum { OPT_HELP = 'h', OPT_SET = 256, OPT_VALGRIND, OPT_VERSION, OPT_FLAG };
+enum {
+    OPT_HELP = 'h',
+    OPT_JOBS = 'j',
+    OPT_SET = 256,
+    OPT_VALGRIND,
+    OPT_VERSION,
+    OPT_FAIL_SWEEP,
+    OPT_KINDS,
+    OPT_PERSISTENT,
+    OPT_TIMEOUT,
+    OPT_STDIN,
+    OPT_STRICT_STATUS,
+    OPT_OK_STATUS,
+    OPT_JSON,
+    OPT_FLAG
+};
 
 /* What the command line asked for. */
 struct run {
@@ -86,6 +104,9 @@ struct run {
     size_t n_settings;
     bool valgrind;
     bool verbose;
+    bool fail_sweep;
+    const char *sweep_option; /* the first sweep option given, for the usage error without it */
+    struct sweep_config sweep;
     char **argv; /* the program and its arguments */
 };
 
@@ -107,10 +128,22 @@ static void usage(FILE *out)
         "  --set NAME=VALUE     set any other WSHEAP_* variable (see WSHEAP_HELP=1)\n"
         "  --valgrind           run PROGRAM under valgrind memcheck with wsheap's suppressions;\n"
         "                       exit status %d when memcheck reports an error\n"
+        "Failure-path sweep (see man wsheap-run):\n"
+        "  --fail-sweep         record PROGRAM's WsAlloc/WsCreateHeap call sites, then rerun it\n"
+        "                       once per site with that call failing, and classify each run\n"
+        "  --kinds LIST         failures to inject: oom, quota or oom,quota (default oom)\n"
+        "  --persistent         also a run per site where every later call fails too\n"
+        "  -j, --jobs N         runs at once (default: the number of cores)\n"
+        "  --timeout SECONDS    time limit of each run, then it is a hang (default 30)\n"
+        "  --stdin FILE         every run reads FILE as standard input (default /dev/null)\n"
+        "  --strict-status      an exit status other than the baseline's fails the run\n"
+        "  --ok-status LIST     with --strict-status, other statuses that are fine (1,2)\n"
+        "  --json FILE          also write the table to FILE as JSON\n"
         "  --version            print wsheap's version and exit\n"
         "  --help               print this help and exit\n"
         "Exit status: PROGRAM's, or 2 for a usage error, 126 when PROGRAM cannot be run,\n"
-        "127 when it is not found, %d for a memcheck error with --valgrind.\n",
+        "127 when it is not found, %d for a memcheck error with --valgrind. --fail-sweep: 0\n"
+        "when every run is handled, 1 when one is not, 2 when there is nothing to sweep.\n",
         EXIT_VALGRIND_ERROR, EXIT_VALGRIND_ERROR);
 }
 
@@ -150,11 +183,20 @@ static bool valid_assignment(const char *text)
 }
 
 /* The long options: one per row of flags[], then the others. */
-static struct option long_options[N_FLAGS + 5] = {
+static struct option long_options[N_FLAGS + 14] = {
     [N_FLAGS] = {"set", required_argument, NULL, OPT_SET},
     [N_FLAGS + 1] = {"valgrind", no_argument, NULL, OPT_VALGRIND},
     [N_FLAGS + 2] = {"version", no_argument, NULL, OPT_VERSION},
     [N_FLAGS + 3] = {"help", no_argument, NULL, OPT_HELP},
+    [N_FLAGS + 4] = {"fail-sweep", no_argument, NULL, OPT_FAIL_SWEEP},
+    [N_FLAGS + 5] = {"kinds", required_argument, NULL, OPT_KINDS},
+    [N_FLAGS + 6] = {"persistent", no_argument, NULL, OPT_PERSISTENT},
+    [N_FLAGS + 7] = {"jobs", required_argument, NULL, OPT_JOBS},
+    [N_FLAGS + 8] = {"timeout", required_argument, NULL, OPT_TIMEOUT},
+    [N_FLAGS + 9] = {"stdin", required_argument, NULL, OPT_STDIN},
+    [N_FLAGS + 10] = {"strict-status", no_argument, NULL, OPT_STRICT_STATUS},
+    [N_FLAGS + 11] = {"ok-status", required_argument, NULL, OPT_OK_STATUS},
+    [N_FLAGS + 12] = {"json", required_argument, NULL, OPT_JSON},
 };
 
 /* The name of the long option whose getopt_long value is `val`. */
@@ -167,11 +209,87 @@ static const char *option_name(int val)
     return o->name != NULL ? o->name : "?";
 }
 
+/* Parses a whole number in [min, max]. */
+static bool parse_number(const char *text, long min, long max, long *out)
+{
+    char *end;
+
+    errno = 0;
+    *out = strtol(text, &end, 10);
+    return text[0] >= '0' && text[0] <= '9' && *end == '\0' && errno == 0 && *out >= min &&
+           *out <= max;
+}
+
+/* Parses the comma-separated values of --kinds (oom, quota) or --ok-status (0..255) into
+ * `config`. False when one is not valid. */
+static bool parse_list(int option, char *text, struct sweep_config *config)
+{
+    char *save = NULL;
+
+    if (option == OPT_KINDS) config->kinds = 0;
+    for (char *t = strtok_r(text, ",", &save); t != NULL; t = strtok_r(NULL, ",", &save)) {
+        long status;
+
+        if (option == OPT_KINDS && strcmp(t, "oom") == 0)
+            config->kinds |= SWEEP_KIND_OOM;
+        else if (option == OPT_KINDS && strcmp(t, "quota") == 0)
+            config->kinds |= SWEEP_KIND_QUOTA;
+        else if (option == OPT_OK_STATUS && parse_number(t, 0, 255, &status) &&
+                 config->n_ok_status < SWEEP_MAX_OK)
+            config->ok_status[config->n_ok_status++] = (int)status;
+        else
+            return false;
+    }
+    return option == OPT_KINDS ? config->kinds != 0 : config->n_ok_status > 0;
+}
+
+/* Takes one of the --fail-sweep options into run->sweep. Returns -1 to go on, or the exit
+ * status of a usage error. */
+static int sweep_option(int c, char *arg, struct run *run)
+{
+    struct sweep_config *sweep = &run->sweep;
+    long n;
+
+    if (run->sweep_option == NULL) run->sweep_option = option_name(c);
+    switch (c) {
+    case OPT_PERSISTENT:
+        sweep->persistent = true;
+        break;
+    case OPT_STRICT_STATUS:
+        sweep->strict_status = true;
+        break;
+    case OPT_STDIN:
+        sweep->stdin_path = arg;
+        break;
+    case OPT_JSON:
+        sweep->json_path = arg;
+        break;
+    case OPT_JOBS:
+    case OPT_TIMEOUT:
+        if (!parse_number(arg, 1, 100000, &n))
+            return usage_error("option '--%s' needs a whole number from 1, not '%s'",
+                               option_name(c), arg);
+        if (c == OPT_JOBS)
+            sweep->jobs = (unsigned)n;
+        else
+            sweep->timeout = (unsigned)n;
+        break;
+    default: /* OPT_KINDS, OPT_OK_STATUS */
+        if (!parse_list(c, arg, sweep))
+            return usage_error(c == OPT_KINDS ? "--kinds '%s': expected oom, quota or oom,quota"
+                                              : "--ok-status '%s': expected statuses 0..255 "
+                                                "separated by commas",
+                               arg);
+    }
+    return -1;
+}
+
 /* The usage error for an option getopt_long refused: `c` is ':' for a missing value, '?' for an
  * unknown option (optopt: the letter of a short one, 0 for a long one, in argv[optind - 1]) or a
  * value given to an option that takes none (optopt: that option). */
 static int refused_option(int c, char **argv)
 {
+    if (c == ':' && optopt == OPT_JOBS) return usage_error("option '-j' needs a value");
     if (c == ':') return usage_error("option '--%s' needs a value", option_name(optopt));
     if (optopt > 0 && optopt < OPT_SET) return usage_error("unknown option '-%c'", optopt);
     if (optopt != 0) return usage_error("option '--%s' takes no value", option_name(optopt));
@@ -192,7 +310,7 @@ static int parse_args(int argc, char **argv, struct run *run)
                             OPT_FLAG + (int)i};
     opterr = 0;
     /* "+": stop at the program, whatever POSIXLY_CORRECT says; ":": tell a missing value. */
-    while ((c = getopt_long(argc, argv, "+:h", long_options, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+:hj:", long_options, NULL)) != -1) {
         const struct flag *f;
 
         if (c == '?' || c == ':') return refused_option(c, argv);
@@ -209,6 +327,22 @@ static int parse_args(int argc, char **argv, struct run *run)
         case OPT_VALGRIND:
             run->valgrind = true;
             continue;
+        case OPT_FAIL_SWEEP:
+            run->fail_sweep = true;
+            continue;
+        case OPT_KINDS:
+        case OPT_PERSISTENT:
+        case OPT_JOBS:
+        case OPT_TIMEOUT:
+        case OPT_STDIN:
+        case OPT_STRICT_STATUS:
+        case OPT_OK_STATUS:
+        case OPT_JSON: {
+            int rc = sweep_option(c, optarg, run);
+
+            if (rc >= 0) return rc;
+            continue;
+        }
         case OPT_SET:
             if (!valid_assignment(optarg))
                 return usage_error("--set '%s': expected WSHEAP_NAME=VALUE (only wsheap's own "
@@ -228,6 +362,10 @@ static int parse_args(int argc, char **argv, struct run *run)
         if (strcmp(f->name, "verbose") == 0) run->verbose = true;
     }
     if (optind >= argc) return usage_error("no program given");
+    if (!run->fail_sweep && run->sweep_option != NULL)
+        return usage_error("option '--%s' needs --fail-sweep", run->sweep_option);
+    if (run->fail_sweep && run->valgrind)
+        return usage_error("--fail-sweep and --valgrind cannot be combined");
     run->argv = &argv[optind];
     return -1;
 }
@@ -367,7 +505,7 @@ static int run_program(char **argv)
 
 int main(int argc, char **argv)
 {
-    struct run run = {.n_settings = 0};
+    struct run run = {.n_settings = 0, .sweep = {.kinds = SWEEP_KIND_OOM, .timeout = 30}};
     char **command;
     int rc = parse_args(argc, argv, &run);
 
@@ -381,6 +519,15 @@ int main(int argc, char **argv)
             perror("wsheap-run: putenv");
             return EXIT_NOT_EXEC;
         }
+    }
+    if (run.fail_sweep) {
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+
+        run.sweep.argv = run.argv;
+        run.sweep.settings = run.settings;
+        run.sweep.n_settings = run.n_settings;
+        if (run.sweep.jobs == 0) run.sweep.jobs = cores > 0 ? (unsigned)cores : 1;
+        return sweep_run(&run.sweep);
     }
     command = run.valgrind ? valgrind_argv(run.argv) : run.argv;
     if (command == NULL) {
