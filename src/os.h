@@ -38,6 +38,14 @@ bool wsh_os_protect(void *addr, size_t size, bool accessible);
 bool wsh_os_remap_inaccessible(void *addr, size_t size);
 /* madvise(MADV_DONTNEED): drops the pages' contents and memory; the range stays mapped. */
 bool wsh_os_discard(void *addr, size_t size);
+/* Moves the pages of [from, from + size) — their contents and guard markers, without copying —
+ * to [to, to + size), replacing what was mapped there (both ranges in mappings from wsh_os_map,
+ * not overlapping), and leaves [from, from + size) mapped PROT_NONE and empty, in a way no other
+ * thread's mmap can slip into (mremap MREMAP_DONTUNMAP, Linux 5.7+, then fresh PROT_NONE memory
+ * over the source). False when the move failed: then nothing changed. When it succeeded but
+ * the source could not be made inaccessible, it is left readable and empty (reads give zeros);
+ * *hidden says which. One request. */
+bool wsh_os_move_pages(void *from, size_t size, void *to, bool *hidden);
 
 /* Guard markers without a VMA split: madvise(MADV_GUARD_INSTALL / MADV_GUARD_REMOVE), Linux
  * 6.13+. Installing discards the pages' contents. wsh_os_has_guard_advice() probes the kernel
@@ -47,9 +55,10 @@ bool wsh_os_guard_install(void *addr, size_t size);
 bool wsh_os_guard_remove(void *addr, size_t size);
 /* Installs guard markers on `count` ranges of `size` bytes, the first at `first` and each
  * `stride` bytes after the previous one, in one system call (process_madvise on this process;
- * Linux 6.13+ accepts the guard advice there). Returns how many leading ranges are guarded: 0
- * when it failed or the kernel cannot (the caller then installs one range at a time). One
- * request, whatever `count`. */
+ * Linux 6.13+ accepts the guard advice there), and no other: the process is named by the
+ * PIDFD_SELF sentinel (Linux 6.14+) or a pidfd opened once, whose fork check costs no system
+ * call. Returns how many leading ranges are guarded: 0 when it failed or the kernel cannot (the
+ * caller then installs one range at a time). One request, whatever `count`. */
 size_t wsh_os_guard_install_strided(char *first, size_t stride, size_t count, size_t size);
 
 /* The calling thread's kernel id (gettid). Async-signal-safe. */
@@ -75,5 +84,8 @@ void wsh_os_fail_at(unsigned long n);
 unsigned long wsh_os_requests(void);
 /* Pretends the kernel lacks MADV_GUARD_INSTALL (forces the mprotect path) when `off`. */
 void wsh_os_force_no_guard_advice(bool off);
+/* Names this process to process_madvise by a pidfd, not the PIDFD_SELF sentinel, when `on`
+ * (the path kernels before 6.14 take). */
+void wsh_os_force_pidfd(bool on);
 
 #endif

@@ -26,6 +26,12 @@
 #ifndef MADV_GUARD_REMOVE
 #define MADV_GUARD_REMOVE 103
 #endif
+#ifndef MREMAP_DONTUNMAP
+#define MREMAP_DONTUNMAP 4
+#endif
+
+#define OS_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define OS_COLD        __attribute__((cold, noinline))
 
 static atomic_ulong n_requests; /* requests since the last wsh_os_fail_at */
 static atomic_ulong fail_at;    /* 0: disarmed; else the request number that fails */
@@ -157,57 +163,96 @@ bool wsh_os_discard(void *addr, size_t size)
     return madvise(addr, size, MADV_DONTNEED) == 0;
 }
 
-/* Probes once by installing and removing a guard on a scratch page. -1 unknown, 0 no, 1 yes. */
-static int probe_guard_advice(void)
+bool wsh_os_move_pages(void *from, size_t size, void *to, bool *hidden)
 {
-    static atomic_int state = -1;
-    int s = atomic_load_explicit(&state, memory_order_acquire);
+    void *p;
 
-    if (s < 0) {
-        size_t page = wsh_os_page_size();
-        void *p = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    *hidden = false;
+    if (injected_failure()) return false;
+    /* DONTUNMAP keeps the source mapped (empty), so that the address space never has a hole
+     * another thread's mmap could take before the PROT_NONE mapping below replaces it. */
+    if (mremap(from, size, size, MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP, to) != to)
+        return false;
+    p = mmap(from, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+    *hidden = p == from;
+    return true;
+}
 
-        s = 0;
-        if (p != MAP_FAILED) {
-            s = madvise(p, page, MADV_GUARD_INSTALL) == 0 &&
-                madvise(p, page, MADV_GUARD_REMOVE) == 0;
-            munmap(p, page);
-        }
-        atomic_store_explicit(&state, s, memory_order_release);
+/* Whether the kernel takes MADV_GUARD_INSTALL: -1 unknown, 0 no, 1 yes. */
+static atomic_int guard_advice_state = -1;
+
+/* Probes once by installing and removing a guard on a scratch page. */
+static OS_COLD int probe_guard_advice(void)
+{
+    size_t page = wsh_os_page_size();
+    void *p = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    int s = 0;
+
+    if (p != MAP_FAILED) {
+        s = madvise(p, page, MADV_GUARD_INSTALL) == 0 && madvise(p, page, MADV_GUARD_REMOVE) == 0;
+        munmap(p, page);
     }
+    atomic_store_explicit(&guard_advice_state, s, memory_order_release);
     return s;
+}
+
+/* Two loads once probed: the guard calls below run at every guarded WsAlloc. */
+static inline bool has_guard_advice(void)
+{
+    int s = atomic_load_explicit(&guard_advice_state, memory_order_acquire);
+
+    if (OS_UNLIKELY(s < 0)) s = probe_guard_advice();
+    return s == 1 && !atomic_load_explicit(&no_guard_advice, memory_order_relaxed);
 }
 
 bool wsh_os_has_guard_advice(void)
 {
-    if (atomic_load_explicit(&no_guard_advice, memory_order_relaxed)) return false;
-    return probe_guard_advice() == 1;
+    return has_guard_advice();
 }
 
 bool wsh_os_guard_install(void *addr, size_t size)
 {
-    if (!wsh_os_has_guard_advice()) return false;
+    if (!has_guard_advice()) return false;
     if (injected_failure()) return false;
     return madvise(addr, size, MADV_GUARD_INSTALL) == 0;
 }
 
 bool wsh_os_guard_remove(void *addr, size_t size)
 {
-    if (!wsh_os_has_guard_advice()) return false;
+    if (!has_guard_advice()) return false;
     if (injected_failure()) return false;
     return madvise(addr, size, MADV_GUARD_REMOVE) == 0;
 }
 
-/* A pidfd for this process (process_madvise wants one). The cache packs pid << 32 | fd; 0 when
- * none is open. A pidfd inherited through fork names the parent, so a fork child closes it at
- * once (pthread_atfork), before the child's own code can reuse the number. A child made without
- * fork's handlers (a raw clone, _Fork) still finds the parent's entry: it closes that descriptor
- * only while /proc says it is still the parent's pidfd, and otherwise leaves the number alone. */
+/*
+ * process_madvise names its target process by a pidfd. Linux 6.14 and later take the sentinel
+ * PIDFD_SELF_THREAD_GROUP for the calling process: no descriptor, nothing to redo after a fork.
+ * It is tried at the first batch; where the kernel answers EBADF, a pidfd of this process is
+ * opened once and cached.
+ *
+ * A cached pidfd names the process that opened it, so a fork child must not use its parent's.
+ * fork() runs pthread_atfork handlers: the child closes the inherited descriptor at once,
+ * before its own code can reuse the number. A child made without them (a raw clone, _Fork)
+ * still finds the parent's entry: to notice that without a getpid() per batch, the entry is
+ * marked valid in a page mapped MADV_WIPEONFORK, which reads as zeros in any child. A child
+ * then opens its own pidfd and closes the inherited descriptor only while /proc says it is
+ * still the parent's pidfd (the child may have closed it and reused the number). Where the
+ * page cannot be had, the entry's pid is compared with getpid() at every batch instead.
+ */
+#ifndef PIDFD_SELF_THREAD_GROUP
+#define PIDFD_SELF_THREAD_GROUP (-10001)
+#endif
+
 static bool for_each_line(const char *path, void (*line)(const char *text, size_t n, void *arg),
                           void *arg);
 
-static _Atomic uint64_t pidfd_cache;
-static pthread_once_t pidfd_atfork_once = PTHREAD_ONCE_INIT;
+enum self_mode { SELF_UNKNOWN, SELF_SENTINEL, SELF_PIDFD };
+
+static atomic_int self_mode;            /* enum self_mode */
+static atomic_bool force_pidfd;         /* wsh_os_force_pidfd */
+static _Atomic uint64_t pidfd_cache;    /* pid << 32 | fd; 0 when none is open */
+static _Atomic(atomic_int *) fork_mark; /* in a MADV_WIPEONFORK page; 1: the cache is ours */
+static pthread_once_t pidfd_once = PTHREAD_ONCE_INIT;
 
 static void drop_inherited_pidfd(void)
 {
@@ -216,9 +261,20 @@ static void drop_inherited_pidfd(void)
     if (c != 0) close((int)(uint32_t)c);
 }
 
-static void watch_forks_for_pidfd(void)
+/* Once per process: the atfork handler and the wipe-on-fork page (left NULL when the kernel
+ * has no MADV_WIPEONFORK: the cache is then checked with getpid). */
+static void pidfd_setup(void)
 {
+    size_t page = wsh_os_page_size();
+    void *p = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
     pthread_atfork(NULL, NULL, drop_inherited_pidfd);
+    if (p == MAP_FAILED) return;
+    if (madvise(p, page, MADV_WIPEONFORK) != 0) {
+        munmap(p, page);
+        return;
+    }
+    atomic_store_explicit(&fork_mark, (atomic_int *)p, memory_order_release);
 }
 
 static void match_pid_line(const char *text, size_t n, void *arg)
@@ -239,23 +295,69 @@ static bool is_pidfd_of(int fd, int pid)
     return for_each_line(path, match_pid_line, want) && want[0] == '\0';
 }
 
-static int own_pidfd(void)
+/* The cached pidfd, opening it first when the cache is empty or a parent's. -1 on failure. */
+static OS_COLD int open_own_pidfd(void)
 {
     uint64_t c = atomic_load_explicit(&pidfd_cache, memory_order_acquire), mine;
+    atomic_int *mark;
     int pid = getpid(), fd;
 
-    if (c != 0 && (int)(c >> 32) == pid) return (int)(uint32_t)c;
-    pthread_once(&pidfd_atfork_once, watch_forks_for_pidfd);
-    fd = (int)syscall(SYS_pidfd_open, pid, 0); /* close-on-exec */
-    if (fd < 0) return -1;
-    mine = (uint64_t)(uint32_t)pid << 32 | (uint32_t)fd;
-    if (!atomic_compare_exchange_strong(&pidfd_cache, &c, mine)) {
-        close(fd); /* another thread cached one meanwhile */
-        return (int)(uint32_t)c;
+    pthread_once(&pidfd_once, pidfd_setup);
+    mark = atomic_load_explicit(&fork_mark, memory_order_acquire);
+    if (c != 0 && (int)(c >> 32) == pid) { /* another thread opened it and is marking it */
+        fd = (int)(uint32_t)c;
+    } else {
+        fd = (int)syscall(SYS_pidfd_open, pid, 0); /* close-on-exec */
+        if (fd < 0) return -1;
+        mine = (uint64_t)(uint32_t)pid << 32 | (uint32_t)fd;
+        if (!atomic_compare_exchange_strong(&pidfd_cache, &c, mine)) {
+            close(fd); /* another thread cached one meanwhile */
+            return (int)(uint32_t)c;
+        }
+        if (c != 0 && is_pidfd_of((int)(uint32_t)c, (int)(c >> 32)))
+            close((int)(uint32_t)c); /* the parent's, inherited without fork's handlers */
     }
-    if (c != 0 && is_pidfd_of((int)(uint32_t)c, (int)(c >> 32)))
-        close((int)(uint32_t)c); /* the parent's, inherited without fork's handlers */
+    if (mark != NULL) atomic_store_explicit(mark, 1, memory_order_release);
     return fd;
+}
+
+/* The pidfd of this process: one load of the cache and one of the fork mark, no system call,
+ * once it is open. */
+static int own_pidfd(void)
+{
+    uint64_t c = atomic_load_explicit(&pidfd_cache, memory_order_acquire);
+    atomic_int *mark = atomic_load_explicit(&fork_mark, memory_order_acquire);
+
+    if (c != 0 && mark != NULL && atomic_load_explicit(mark, memory_order_acquire) == 1)
+        return (int)(uint32_t)c;
+    if (c != 0 && mark == NULL && (int)(c >> 32) == getpid()) return (int)(uint32_t)c;
+    return open_own_pidfd();
+}
+
+/* process_madvise on this process. Returns its result (-1 with errno on failure). */
+static long madvise_self(const struct iovec *iov, size_t count, int advice)
+{
+    int mode = atomic_load_explicit(&self_mode, memory_order_relaxed), fd;
+    long done;
+
+    if (mode != SELF_PIDFD && !atomic_load_explicit(&force_pidfd, memory_order_relaxed)) {
+        done = syscall(SYS_process_madvise, PIDFD_SELF_THREAD_GROUP, iov, count, advice, 0);
+        if (done >= 0 || errno != EBADF) {
+            if (mode == SELF_UNKNOWN && done >= 0)
+                atomic_store_explicit(&self_mode, SELF_SENTINEL, memory_order_relaxed);
+            return done;
+        }
+        /* EBADF: a kernel before 6.14 takes only real descriptors. */
+        atomic_store_explicit(&self_mode, SELF_PIDFD, memory_order_relaxed);
+    }
+    fd = own_pidfd();
+    if (fd < 0) return -1;
+    return syscall(SYS_process_madvise, fd, iov, count, advice, 0);
+}
+
+void wsh_os_force_pidfd(bool on)
+{
+    atomic_store_explicit(&force_pidfd, on, memory_order_relaxed);
 }
 
 size_t wsh_os_guard_install_strided(char *first, size_t stride, size_t count, size_t size)
@@ -263,26 +365,20 @@ size_t wsh_os_guard_install_strided(char *first, size_t stride, size_t count, si
     static atomic_bool unsupported;
     struct iovec iov[256];
     long done;
-    int fd;
 
-    if (count == 0 || !wsh_os_has_guard_advice() ||
-        atomic_load_explicit(&unsupported, memory_order_relaxed))
+    if (count == 0 || atomic_load_explicit(&unsupported, memory_order_relaxed) ||
+        !has_guard_advice())
         return 0;
     if (injected_failure()) return 0;
     if (count > sizeof iov / sizeof iov[0]) count = sizeof iov / sizeof iov[0];
-    fd = own_pidfd();
-    if (fd < 0) {
-        if (errno == ENOSYS || errno == EPERM)
-            atomic_store_explicit(&unsupported, true, memory_order_relaxed);
-        return 0;
-    }
     for (size_t i = 0; i < count; i++) {
         iov[i].iov_base = first + i * stride;
         iov[i].iov_len = size;
     }
-    done = syscall(SYS_process_madvise, fd, iov, count, MADV_GUARD_INSTALL, 0);
+    done = madvise_self(iov, count, MADV_GUARD_INSTALL);
     if (done < 0) {
-        /* EINVAL: a kernel that has the advice but not through process_madvise (or a filter). */
+        /* EINVAL: a kernel that has the advice but not through process_madvise (or a filter);
+         * ENOSYS, EPERM: no process_madvise or no pidfd_open (filtered). */
         if (errno == EINVAL || errno == ENOSYS || errno == EPERM)
             atomic_store_explicit(&unsupported, true, memory_order_relaxed);
         return 0;

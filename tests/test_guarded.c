@@ -273,6 +273,74 @@ static void test_page_head_corruption_is_found(void **state)
     WsFreeHeap(heap);
 }
 
+/* Fills [lo, lo + n) of a zeroed scratch area and checks every byte of it and its neighbours,
+ * then that every single changed byte in it, and one outside it, is seen and located exactly. */
+static void check_pattern_range(uint8_t *area, size_t area_size, size_t off, size_t n)
+{
+    uintptr_t lo = (uintptr_t)area + off, hi = lo + n, bad_lo = 0, bad_hi = 0;
+    size_t n_bad = 0;
+
+    assert_true(off >= 1 && off + n + 1 <= area_size);
+    memset(area, 0, area_size);
+    wsh_pattern_fill(lo, hi);
+    assert_int_equal(area[off - 1], 0);
+    assert_int_equal(area[off + n], 0);
+    for (uintptr_t a = lo; a < hi; a++)
+        assert_int_equal(*(uint8_t *)a, wsh_canary_byte(a));
+    assert_true(wsh_pattern_intact(lo, hi));
+    area[off - 1] = 0x55; /* outside: not the range's business */
+    area[off + n] = 0x55;
+    assert_true(wsh_pattern_intact(lo, hi));
+    /* Every byte of the first and last 64 (the unaligned ends); in between every 13th, which
+     * changes each 32-byte vector at least twice and, 13 being prime to 32 and 512, falls on
+     * every offset inside a vector and a 512-byte stride; it keeps valgrind's run short. */
+    for (uintptr_t a = lo; a < hi; a += (a - lo >= 64 && hi - a > 64) ? 13 : 1) {
+        uint8_t saved = *(uint8_t *)a;
+
+        *(uint8_t *)a = (uint8_t)(saved ^ 0x01); /* the smallest change */
+        assert_false(wsh_pattern_intact(lo, hi));
+        wsh_pattern_damage(lo, hi, &bad_lo, &bad_hi, &n_bad);
+        assert_int_equal(n_bad, 1);
+        assert_int_equal(bad_lo, a);
+        assert_int_equal(bad_hi, a + 1);
+        *(uint8_t *)a = saved;
+    }
+    if (n >= 2) { /* the first and the last changed: the span between them, two bytes */
+        area[off] ^= 0xff;
+        area[off + n - 1] ^= 0xff;
+        assert_false(wsh_pattern_intact(lo, hi));
+        wsh_pattern_damage(lo, hi, &bad_lo, &bad_hi, &n_bad);
+        assert_int_equal(bad_lo, lo);
+        assert_int_equal(bad_hi, hi);
+        assert_int_equal(n_bad, 2);
+    }
+}
+
+/* Every length and alignment the vector code treats differently (short ranges, the 320-byte
+ * threshold, 256- and 512-byte strides and their overlapping ends, a page head, more than the
+ * 4 KiB pattern buffer), bytes changed one at a time (check_pattern_range says which); with the
+ * vector code and without it. */
+static void test_pattern_fill_and_check_are_exact(void **state)
+{
+    static const size_t lengths[] = {0,    1,    7,    8,    31,   32,   33,  255, 256,
+                                     319,  320,  321,  352,  511,  512,  513, 575, 1000,
+                                     1024, 4064, 4095, 4096, 4097, 5000, 8205};
+    static const size_t offsets[] = {1, 3, 8, 31, 32, 64, 4000};
+    size_t area_size = 4 * PAGE;
+    uint8_t *area = wsh_os_map(area_size, true);
+
+    (void)state;
+    assert_non_null(area);
+    for (int library = 0; library < 2; library++) {
+        wsh_pattern_test_use_library(library == 1);
+        for (size_t i = 0; i < sizeof lengths / sizeof lengths[0]; i++)
+            for (size_t j = 0; j < sizeof offsets / sizeof offsets[0]; j++)
+                check_pattern_range(area, area_size, offsets[j], lengths[i]);
+    }
+    wsh_pattern_test_use_library(false);
+    wsh_os_unmap(area, area_size);
+}
+
 /* --- Properties ------------------------------------------------------------------------------- */
 
 static void test_actual_size_counts_data_pages(void **state)
@@ -417,6 +485,129 @@ static void test_reset_memory_is_not_reused_while_quarantined(void **state)
 
         assert_false(wsh_guarded_describe((uintptr_t)first[0], 0, &f)); /* unmapped now */
     }
+}
+
+/* One round of `n` 32-byte blocks written whole, from one call site (one stack in the depot). */
+static void alloc_round(WS_HEAP *heap, char **blocks, int n)
+{
+    for (int i = 0; i < n; i++) {
+        blocks[i] = alloc_here(heap, 32);
+        fill(blocks[i], 32, 0x5a);
+    }
+}
+
+/* A reset hands the next round the data pages and guard pages of the one-page blocks it
+ * released, up to trimSize bytes of data pages, moved to fresh addresses: the next round's first
+ * KEEP blocks find their page resident — still holding the bytes the last round wrote, which is
+ * how the test tells a moved page from a fresh one — and make no system request at all; the old
+ * addresses trap as use-after-reset, no address comes back, and a larger block placed among the
+ * moved pages still gets all its bytes and a guard page after it. */
+static void test_reset_recycles_pages_up_to_trim_size(void **state)
+{
+    enum { WARM = 1500, N = 200, KEEP = 64 };
+    static char *warm[WARM];
+    WS_HEAP *heap;
+    char *first[N], *second[N], *big;
+    unsigned long before;
+    struct wsh_fault f;
+    size_t done;
+    char *scratch;
+
+    (void)state;
+    if (!wsh_os_has_guard_advice()) {
+        print_message("skipped: no MADV_GUARD_INSTALL here (the mprotect path never recycles)\n");
+        skip();
+    }
+    scratch = wsh_os_map(4 * PAGE, true);
+    assert_non_null(scratch);
+    done = wsh_os_guard_install_strided(scratch, 2 * PAGE, 2, PAGE);
+    wsh_os_unmap(scratch, 4 * PAGE);
+    if (done != 2) {
+        print_message("skipped: no batched guard pages here (process_madvise), so no runs\n");
+        skip();
+    }
+    /* Grow the heap's spans first (trimSize 0: nothing kept), so that the rounds below fit in
+     * its current span with room to spare. */
+    heap = new_heap();
+    alloc_round(heap, warm, WARM);
+    assert_int_equal(WsResetHeap(heap, NULL), S_OK);
+    ((struct wsh_heap *)heap)->trim_size = KEEP * PAGE; /* as WsCreateHeap's trimSize */
+
+    alloc_round(heap, first, N);
+    assert_int_equal(WsResetHeap(heap, NULL), S_OK);
+    for (int i = 0; i < N; i++) {
+        assert_false(readable(first[i]));
+        assert_int_equal(describe(first[i]).kind, WSH_FAULT_USE_AFTER_RESET);
+    }
+
+    before = wsh_os_requests();
+    for (int i = 0; i < KEEP / 2; i++) {
+        second[i] = alloc_here(heap, 32);
+        assert_int_equal(second[i][0], 0x5a); /* a moved page: last round's bytes */
+        fill(second[i], 32, 0x5a);
+    }
+    assert_int_equal(wsh_os_requests() - before, 0); /* resident, guarded: nothing to ask */
+    big = alloc_here(heap, 3 * PAGE - 8);            /* three pages among the moved ones */
+    fill(big, 3 * PAGE - 8, 0x33);
+    assert_false(readable(big + 3 * PAGE - 8));
+    alloc_round(heap, second + KEEP / 2, N - KEEP / 2);
+    for (int i = 0; i < N; i++) {
+        assert_true(readable(second[i]) && !readable(second[i] + 32));
+        for (int j = 0; j < N; j++)
+            assert_ptr_not_equal(second[i], first[j]);
+    }
+    assert_true(wsh_guarded_check((struct wsh_heap *)heap, &f));
+
+    /* A round with a larger block in it is not moved on (its layout is not a run of one-page
+     * blocks): the next round starts on fresh pages; after a round of one-page blocks only,
+     * the one after it starts on moved pages again. */
+    assert_int_equal(WsResetHeap(heap, NULL), S_OK);
+    assert_false(readable(big));
+    first[0] = alloc_here(heap, 32);
+    assert_int_equal(first[0][0], 0); /* a fresh page */
+    fill(first[0], 32, 0x5a);
+    alloc_round(heap, first + 1, N - 1);
+    assert_int_equal(WsResetHeap(heap, NULL), S_OK);
+    before = wsh_os_requests();
+    for (int i = 0; i < KEEP / 2; i++) {
+        second[i] = alloc_here(heap, 32);
+        assert_int_equal(second[i][0], 0x5a);
+    }
+    assert_int_equal(wsh_os_requests() - before, 0);
+    assert_true(wsh_guarded_check((struct wsh_heap *)heap, &f));
+    WsFreeHeap(heap);
+}
+
+/* A fresh heap's first round fills several spans (each twice the last): at the reset the runs
+ * of all of them, not only of the span the heap goes on with, are moved to that span. */
+static void test_reset_recycles_the_runs_of_every_span(void **state)
+{
+    enum { N = 200, NEXT = 120 };
+    WS_HEAP *heap;
+    char *first[N], *next[NEXT];
+    unsigned long before;
+    struct wsh_guarded_stats st;
+
+    (void)state;
+    wsh_guarded_get_stats(&st);
+    if (!st.guard_advice || RUNNING_ON_VALGRIND) {
+        print_message("skipped: no guard advice or no batched guard pages here\n");
+        skip();
+    }
+    heap = new_heap();
+    ((struct wsh_heap *)heap)->trim_size = N * PAGE;
+    alloc_round(heap, first, N);
+    assert_int_equal(WsResetHeap(heap, NULL), S_OK);
+    before = wsh_os_requests();
+    for (int i = 0; i < NEXT; i++) {
+        next[i] = alloc_here(heap, 32);
+        assert_int_equal(next[i][0], 0x5a); /* moved, from whichever span */
+        assert_false(readable(next[i] + 32));
+    }
+    assert_int_equal(wsh_os_requests() - before, 0);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(describe(first[i]).kind, WSH_FAULT_USE_AFTER_RESET);
+    WsFreeHeap(heap);
 }
 
 static void test_quarantine_is_bounded(void **state)
@@ -1057,10 +1248,13 @@ int main(void)
         cmocka_unit_test(test_zero_size_blocks_are_distinct_and_guarded),
         cmocka_unit_test(test_slack_corruption_is_found),
         cmocka_unit_test(test_page_head_corruption_is_found),
+        cmocka_unit_test(test_pattern_fill_and_check_are_exact),
         cmocka_unit_test(test_actual_size_counts_data_pages),
         cmocka_unit_test(test_describe_names_block_and_heap),
         cmocka_unit_test(test_heap_object_has_its_own_page),
         cmocka_unit_test(test_reset_memory_is_not_reused_while_quarantined),
+        cmocka_unit_test(test_reset_recycles_pages_up_to_trim_size),
+        cmocka_unit_test(test_reset_recycles_the_runs_of_every_span),
         cmocka_unit_test(test_quarantine_is_bounded),
         cmocka_unit_test(test_depot_stores_each_stack_once),
         cmocka_unit_test(test_mprotect_fallback),

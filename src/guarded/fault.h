@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Fault analysis and pattern bytes (fault.c): what a fault in guarded memory is (struct
- * wsh_fault, the pure description a report prints), and the pattern bytes that fill what a
- * block does not use and are checked when it is released. Every function declared here is
- * async-signal-safe and lock-free: the signal handler calls them. Depends on spans.h only.
+ * Fault analysis (fault.c): what a fault in guarded memory is (struct wsh_fault, the pure
+ * description a report prints, also of the corruption the pattern check finds). Every function
+ * declared here is async-signal-safe and lock-free: the signal handler calls them. Depends on
+ * spans.h, and brings pattern.h (the pattern bytes, which reports print) to its users.
  * fault.c also fills wsheap_describe_address's description from a fault's (wsh_guarded_addr_info,
  * declared in ../describe.h, so that nothing outside src/guarded/ includes this header).
  */
@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "pattern.h"
 #include "spans.h"
 
 enum wsh_fault_kind {
@@ -74,22 +75,6 @@ bool wsh_guarded_describe(uintptr_t addr, int access, struct wsh_fault *out);
  * `s`. The heap object of a live heap is read without faulting, since another thread may free
  * it meanwhile. */
 void wsh_fault_describe_heap(const struct wsh_span *s, struct wsh_fault *f);
-
-/* The canary byte expected at address `addr` in slack, page heads and redzones. */
-static inline uint8_t wsh_canary_byte(uintptr_t addr)
-{
-    return (uint8_t)(0xC8u + (addr & 7u));
-}
-
-/* Fills [lo, hi) with the canary pattern. */
-void wsh_pattern_fill(uintptr_t lo, uintptr_t hi);
-
-/* Checks the pattern bytes of every live block of the spans `first` (linked through ->next,
- * a heap's list). Returns true when all are intact; otherwise describes in `f` the corrupted
- * block with the lowest ordinal (the first damaged, most likely the cause of the rest) and
- * counts the corrupted blocks in f->n_corrupted. Only the spans' heap calls this (its thread
- * holds the heap). */
-bool wsh_pattern_check(const struct wsh_span *first, struct wsh_fault *f);
 
 /* Test hook: `hook` (NULL: none) is called by wsh_guarded_describe after it has found the span
  * of an address and before it reads it, so that a test can widen the window in which another

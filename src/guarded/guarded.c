@@ -104,20 +104,24 @@ void wsh_guarded_test_set_inside_hook(wsh_guarded_test_hook *hook)
 
 static WSH_COLD _Noreturn void die_concurrent(struct gheap *g, enum heap_call call, uint64_t other);
 
-/* Claims `g` for `call` by the calling thread; reports and dies when another call holds it
- * (another thread's, or this thread's own from a signal handler). Acquire pairs with
- * heap_leave's release: the next owner sees everything the previous one wrote. */
-static inline __attribute__((always_inline)) void heap_enter(struct gheap *g, enum heap_call call)
+/* Claims `g` for `call` by the calling thread and returns the thread's id; reports and dies
+ * when another call holds it (another thread's, or this thread's own from a signal handler).
+ * Acquire pairs with heap_leave's release: the next owner sees everything the previous one
+ * wrote. */
+static inline __attribute__((always_inline)) int32_t heap_enter(struct gheap *g,
+                                                                enum heap_call call)
 {
     uint64_t expected = 0;
+    int32_t tid = wsh_thread_id();
     wsh_guarded_test_hook *hook;
 
-    if (WSH_UNLIKELY(!atomic_compare_exchange_strong_explicit(
-            &g->owner, &expected, owner_word(call, wsh_thread_id()), memory_order_acquire,
-            memory_order_relaxed)))
+    if (WSH_UNLIKELY(
+            !atomic_compare_exchange_strong_explicit(&g->owner, &expected, owner_word(call, tid),
+                                                     memory_order_acquire, memory_order_relaxed)))
         die_concurrent(g, call, expected);
     hook = atomic_load_explicit(&inside_hook, memory_order_relaxed);
     if (WSH_UNLIKELY(hook != NULL)) hook((WS_HEAP *)&g->pub, call_name(call));
+    return tid;
 }
 
 static inline void heap_leave(struct gheap *g)
@@ -211,11 +215,12 @@ static struct wsh_heap *guarded_create(const struct wsh_options *options)
 /*
  * Starts a new span of `kind` for `g` with room for at least `need` bytes of blocks. Spans
  * double in size up to MAX_SPAN; when the address space runs out (RLIMIT_AS), smaller ones are
- * tried, down to what the block needs, and then the quarantine gives address space back, so
- * that a heap keeps working for as long as its live blocks fit. After a shrink the next span
- * starts from the size that was granted, not from the one that failed.
+ * tried, down to what the block needs, and then (when `may_evict`) the quarantine gives address
+ * space back, so that a heap keeps working for as long as its live blocks fit. After a shrink
+ * the next span starts from the size that was granted, not from the one that failed.
  */
-static struct wsh_span *heap_new_span(struct gheap *g, enum wsh_span_kind kind, size_t need)
+static struct wsh_span *heap_new_span(struct gheap *g, enum wsh_span_kind kind, size_t need,
+                                      bool may_evict)
 {
     size_t *next = kind == WSH_SPAN_BLOCKS ? &g->next_span : &g->next_redzone_span;
     size_t size = *next, area_need = need + 2 * page_size();
@@ -227,7 +232,7 @@ static struct wsh_span *heap_new_span(struct gheap *g, enum wsh_span_kind kind, 
         if (size > MIN_SPAN && size > area_need) {
             size = size / 2 > MIN_SPAN ? size / 2 : MIN_SPAN;
             shrunk = true;
-        } else if (wsh_quarantine_evict(size + area_need) == 0) {
+        } else if (!may_evict || wsh_quarantine_evict(size + area_need) == 0) {
             return NULL;
         }
     }
@@ -262,11 +267,11 @@ static bool span_has_room(const struct wsh_span *s, size_t need)
  */
 #define BATCH 128
 
-/* Claims n_pages data pages at s->bump followed by a guard page, in a guard-advice span with
- * room for n_pages + 2 pages. Returns the first data page, or NULL when a request failed. */
-static char *claim_with_advice(struct wsh_span *s, size_t n_pages)
+/* Claims n_pages data pages (of `page` bytes) at s->bump followed by a guard page, in a
+ * guard-advice span with room for n_pages + 2 pages. Returns the first data page, or NULL when
+ * a request failed. */
+static char *claim_with_advice(struct wsh_span *s, size_t n_pages, size_t page)
 {
-    size_t page = page_size();
     char *data = s->bump, *guard = data + n_pages * page, *end = s->base + s->size;
 
     if (data >= s->batch_end && n_pages == 1) {
@@ -280,6 +285,7 @@ static char *claim_with_advice(struct wsh_span *s, size_t n_pages)
     if (data >= s->batch_end) { /* no batch here: one guard page, one call */
         if (!wsh_os_guard_install(guard, page)) return NULL;
         s->bump = guard + page;
+        s->run_broken = true;
         return data;
     }
     if (n_pages > 1) {
@@ -293,12 +299,20 @@ static char *claim_with_advice(struct wsh_span *s, size_t n_pages)
     s->bump = guard + page;
     if (s->bump < s->batch_end && (size_t)(s->bump - s->batch_start) / page % 2 == 1)
         s->bump += page; /* a guard of the batch: the next data slot is after it */
+    /* A one-page block right after the run so far extends it (see recycle_run). */
+    if (n_pages == 1 && (s->run_start == NULL || s->run_end == data)) {
+        if (s->run_start == NULL) s->run_start = data;
+        s->run_end = s->bump;
+    } else {
+        s->run_broken = true;
+    }
     return data;
 
 abandon:
     /* Which guards of the rest of the batch are still there is not known any more: never use
      * that address space (it is made inaccessible with the rest at the next release). */
     s->bump = s->batch_end;
+    s->run_broken = true;
     return NULL;
 }
 
@@ -309,8 +323,9 @@ enum placement {
     PLACE_NO_MEMORY, /* out of memory */
 };
 
-/* A block with its own data pages and a guard page after them. */
-static enum placement alloc_guarded(struct gheap *g, size_t size, uint32_t stack, void **out)
+/* A block with its own data pages and a guard page after them, for thread `tid`. */
+static enum placement alloc_guarded(struct gheap *g, size_t size, uint32_t stack, int32_t tid,
+                                    void **out)
 {
     size_t page = page_size();
     size_t n_pages = (size + (size == 0) + page - 1) / page;
@@ -319,11 +334,11 @@ static enum placement alloc_guarded(struct gheap *g, size_t size, uint32_t stack
     struct wsh_block b = {0};
     char *data, *end;
 
-    if (!span_has_room(s, need) && (s = heap_new_span(g, WSH_SPAN_BLOCKS, need)) == NULL)
+    if (!span_has_room(s, need) && (s = heap_new_span(g, WSH_SPAN_BLOCKS, need, true)) == NULL)
         return PLACE_NO_MEMORY;
     wsh_assert(s->magic == WSH_SPAN_MAGIC && s->kind == WSH_SPAN_BLOCKS);
     if (s->guard_advice) {
-        if ((data = claim_with_advice(s, n_pages)) == NULL) return PLACE_NO_MEMORY;
+        if ((data = claim_with_advice(s, n_pages, page)) == NULL) return PLACE_NO_MEMORY;
     } else {
         data = s->bump;
         if (!wsh_map_budget_allows(2) || !wsh_os_protect(data, n_pages * page, true))
@@ -346,7 +361,7 @@ static enum placement alloc_guarded(struct gheap *g, size_t size, uint32_t stack
     b.n_pages = (uint32_t)n_pages;
     b.ordinal = g->n_blocks++;
     b.alloc_stack = stack;
-    b.tid = wsh_thread_id();
+    b.tid = tid;
     wsh_pattern_fill(b.data, b.user);
     if (b.user + size < (uintptr_t)end) wsh_pattern_fill(b.user + size, (uintptr_t)end);
     wsh_span_add_block(s, &b);
@@ -355,8 +370,8 @@ static enum placement alloc_guarded(struct gheap *g, size_t size, uint32_t stack
     return PLACE_DONE;
 }
 
-/* A redzone-only block: packed in a redzone span, pattern bytes on both sides. */
-static HRESULT alloc_redzone(struct gheap *g, size_t size, uint32_t stack, void **out)
+/* A redzone-only block for thread `tid`: packed in a redzone span, pattern bytes on both sides. */
+static HRESULT alloc_redzone(struct gheap *g, size_t size, uint32_t stack, int32_t tid, void **out)
 {
     size_t need = WSH_REDZONE + wsh_align_up(size, 8) + WSH_REDZONE;
     struct wsh_span *s = g->cur_redzone;
@@ -364,7 +379,7 @@ static HRESULT alloc_redzone(struct gheap *g, size_t size, uint32_t stack, void 
 
     /* The span's last page is a guard page: keep clear of it. */
     if (!span_has_room(s, need + page_size()) &&
-        (s = heap_new_span(g, WSH_SPAN_REDZONE, need + page_size())) == NULL)
+        (s = heap_new_span(g, WSH_SPAN_REDZONE, need + page_size(), true)) == NULL)
         return E_OUTOFMEMORY;
     wsh_assert(s->magic == WSH_SPAN_MAGIC && s->kind == WSH_SPAN_REDZONE);
     WSH_MEMCHECK_DEFINED(s->bump, need);
@@ -374,7 +389,7 @@ static HRESULT alloc_redzone(struct gheap *g, size_t size, uint32_t stack, void 
     b.n_pages = 0;
     b.ordinal = g->n_blocks++;
     b.alloc_stack = stack;
-    b.tid = wsh_thread_id();
+    b.tid = tid;
     wsh_pattern_fill(b.data, b.user);
     wsh_pattern_fill(b.user + size, b.data + need);
     s->bump += need;
@@ -387,21 +402,21 @@ static HRESULT alloc_redzone(struct gheap *g, size_t size, uint32_t stack, void 
 static HRESULT guarded_alloc(struct wsh_heap *heap, size_t size, void **out)
 {
     struct gheap *g = gheap_of(heap);
+    int32_t tid = heap_enter(g, CALL_ALLOC);
     uint32_t stack;
     HRESULT hr;
 
-    heap_enter(g, CALL_ALLOC);
     if (size > MAX_REQUEST) {
         hr = E_OUTOFMEMORY;
     } else {
         stack = wsh_stack_record(g->stack_depth, 1);
-        switch (alloc_guarded(g, size, stack, out)) {
+        switch (alloc_guarded(g, size, stack, tid, out)) {
         case PLACE_DONE:
             hr = S_OK;
             break;
         case PLACE_REDZONE:
             warn_budget_once();
-            hr = alloc_redzone(g, size, stack, out);
+            hr = alloc_redzone(g, size, stack, tid, out);
             break;
         case PLACE_NO_MEMORY:
             hr = E_OUTOFMEMORY;
@@ -410,6 +425,116 @@ static HRESULT guarded_alloc(struct wsh_heap *heap, size_t size, void **out)
     }
     heap_leave(g);
     return hr;
+}
+
+/*
+ * Recycling at WsResetHeap (guard advice only). A round of one-page blocks leaves a run of
+ *
+ *   | data | G | data | G | ... | data | G |      (run_start .. run_end == bump)
+ *
+ * behind it in each span it used: data pages the kernel faulted in and zeroed (the costliest
+ * part of a guarded block) and guard markers. Dropping them and faulting fresh pages in at the
+ * next round's addresses would do all that again; instead the runs, up to trimSize bytes of
+ * data pages in all, are moved — page tables, pages and markers, nothing copied — to the
+ * addresses right after the current span's bump pointer, one after the other (the newest span's
+ * first), where they form a ready-made batch for the next round, and PROT_NONE memory is left
+ * where they were. Stale pointers still trap and no address is handed out twice; the next
+ * round's one-page blocks find their data page resident and their guard page in place, with no
+ * fault and no system call. What stays resident between rounds is at most trimSize bytes, as
+ * with the arena. A span whose blocks since its last release were not such a run (a larger
+ * block came between) is released the usual way.
+ */
+struct recycling {
+    char *start; /* where the moved runs begin: the current span's bump pointer */
+    char *to;    /* where the next one goes */
+    size_t left; /* data pages that may still be moved (trimSize, and room in the span) */
+};
+
+/* The data pages of the run of `s`: 0 unless everything `s` holds since its last release is one
+ * (guard advice, one-page blocks of batches only, the last one at the bump pointer). */
+static size_t run_pages(const struct wsh_span *s)
+{
+    if (!s->guard_advice || s->kind != WSH_SPAN_BLOCKS || s->run_broken || s->run_start == NULL ||
+        s->run_end != s->bump)
+        return 0;
+    return (size_t)(s->bump - s->run_start) / (2 * page_size());
+}
+
+/* Moves the run of `s` (or its first r->left data pages) to r->to and makes everything else
+ * `s` used since its last release inaccessible. False (nothing done) when `s` holds no whole
+ * run since its last release, or the move failed: the caller then releases it the usual way. */
+static bool move_run(struct wsh_span *s, struct recycling *r)
+{
+    size_t page = page_size(), pairs = run_pages(s), len;
+    char *from = s->run_start;
+    bool hidden;
+
+    if (pairs == 0 || r->left == 0) return false;
+    if (pairs > r->left) pairs = r->left;
+    len = pairs * 2 * page;
+    if (!wsh_os_move_pages(from, len, r->to, &hidden)) return false;
+    WSH_MEMCHECK_NOACCESS(from, len);
+    if (!hidden) (void)wsh_os_guard_install(from, len); /* empty now: markers make it trap */
+    /* Before the run (the area's first guard page, or nothing), and its part not moved. */
+    (void)wsh_span_hide(s, s->hide_from, (size_t)(from - s->hide_from));
+    (void)wsh_span_hide(s, from + len, (size_t)(s->bump - (from + len)));
+    s->hide_from = s->bump;
+    r->to += len;
+    r->left -= pairs;
+    return true;
+}
+
+/* Data pages (each with its guard page) that fit after the bump pointer of `s`, a page spare. */
+static size_t room_pages(const struct wsh_span *s)
+{
+    size_t page = page_size(), room = (size_t)(s->base + s->size - s->bump);
+
+    return room > 2 * page ? (room - 2 * page) / (2 * page) : 0;
+}
+
+/* Sets up the recycling of a WsResetHeap: false when there is nothing to recycle (trimSize below
+ * a page, no runs, the mprotect path). The runs go to the current blocks span; when it lacks the
+ * room, the next span is started now (the heap would have needed it anyway), and the current
+ * one is left to the quarantine with the rest. */
+static bool recycling_begin(struct gheap *g, struct recycling *r)
+{
+    size_t page = page_size(), want = 0;
+    struct wsh_span *cur;
+
+    if (g->pub.trim_size < page) return false;
+    /* A fault handler is running, or keep-going mode opened a faulting page for good (it keeps
+     * its count in wsh_handlers_active): moving a run could carry an opened guard page along,
+     * and a later overrun there would go unnoticed. */
+    if (atomic_load_explicit(&wsh_handlers_active, memory_order_seq_cst) != 0) return false;
+    for (struct wsh_span *s = g->spans; s != NULL; s = s->next)
+        want += run_pages(s);
+    if (want > g->pub.trim_size / page) want = g->pub.trim_size / page;
+    if (want == 0) return false;
+    cur = g->cur_blocks;
+    if (cur == NULL || !cur->guard_advice || room_pages(cur) < want) {
+        /* Not at the quarantine's expense: keeping pages is worth less than catching stale
+         * pointers. */
+        struct wsh_span *fresh = heap_new_span(g, WSH_SPAN_BLOCKS, (2 * want + 2) * page, false);
+
+        if (fresh != NULL && fresh->guard_advice) cur = fresh; /* now g->cur_blocks */
+    }
+    if (cur == NULL || !cur->guard_advice || cur != g->cur_blocks) return false;
+    r->start = r->to = cur->bump;
+    r->left = room_pages(cur) < want ? room_pages(cur) : want;
+    return r->left > 0;
+}
+
+/* Makes the moved runs the current span's next batch. The batch that was being used may reach
+ * beyond them: its guards there are at the same odd pages counted from r->start (the bump
+ * pointer is always on an even one), so the two make one batch. */
+static void recycling_end(struct gheap *g, const struct recycling *r)
+{
+    struct wsh_span *cur = g->cur_blocks;
+
+    if (r->to == r->start) return;
+    cur->hide_from = r->start;
+    cur->batch_start = r->start; /* == cur->bump: its first data page */
+    if (cur->batch_end < r->to) cur->batch_end = r->to;
 }
 
 /*
@@ -424,6 +549,8 @@ static void release_spans(struct gheap *g, enum wsh_span_state state, uint32_t s
     int32_t tid = wsh_thread_id();
     uint32_t reset_no = state == WSH_SPAN_RESET ? g->pub.n_resets + 1 : g->pub.n_resets;
     struct wsh_span *keep = NULL, *leave = NULL, *s, *next;
+    struct recycling r;
+    bool recycle = state == WSH_SPAN_RESET && recycling_begin(g, &r);
 
     for (s = g->spans; s != NULL; s = next) {
         size_t n = atomic_load_explicit(&s->n_blocks, memory_order_relaxed);
@@ -440,10 +567,15 @@ static void release_spans(struct gheap *g, enum wsh_span_state state, uint32_t s
             /* Publishes the release fields above to lookups (block_snapshot in fault.c). */
             atomic_store_explicit(&b->released, (uint8_t)state, memory_order_release);
         }
-        /* One call for the whole range. When even mprotect fails the memory stays readable:
-         * stale pointers into it go unnoticed, nothing worse. */
-        (void)wsh_span_hide(s, s->hide_from, (size_t)(end - s->hide_from));
-        s->hide_from = end;
+        /* One call for the whole range (a few when its run is recycled). When even mprotect
+         * fails the memory stays readable: stale pointers into it go unnoticed, nothing
+         * worse. */
+        if (!recycle || !move_run(s, &r)) {
+            (void)wsh_span_hide(s, s->hide_from, (size_t)(end - s->hide_from));
+            s->hide_from = end;
+        }
+        s->run_start = s->run_end = NULL;
+        s->run_broken = false;
         s->live_from = n;
         if (s->kind == WSH_SPAN_REDZONE)
             s->bump = end; /* the next redzone block starts on a page still accessible */
@@ -465,6 +597,7 @@ static void release_spans(struct gheap *g, enum wsh_span_state state, uint32_t s
             leave = s;
         }
     }
+    if (recycle) recycling_end(g, &r);
     wsh_quarantine_add(leave);
     g->spans = keep;
     if (state == WSH_SPAN_FREED) {

@@ -3,7 +3,8 @@
  * The guarded backend's header, one per safety class of its files, which depend on each other
  * in one direction only (each file calls only files above it in this list):
  *   spans.h   spans.c    span and block records, address table, quarantine (os layer only)
- *   fault.h   fault.c    fault analysis and pattern bytes, all async-signal-safe (spans)
+ *   fault.h   fault.c    fault analysis, all async-signal-safe (spans)
+ *   pattern.h pattern.c  pattern bytes: fill, check, corrupted-block description (fault)
  *   this      die.c      the death after a report
  *             report.c   the report writer (die, stacks)
  *             segv.c     the signal handler (fault, spans, report)
@@ -21,7 +22,7 @@
 
 #include "../internal.h"
 #include "../stack/stack.h" /* stacks, the depot and thread ids, for every guarded file */
-#include "fault.h"          /* fault analysis and pattern bytes; spans.h, the span records */
+#include "fault.h"          /* fault analysis, pattern.h; spans.h, the span records */
 
 /* --- Death and reports (die.c, report.c) ---------------------------------------------------- */
 

@@ -318,6 +318,8 @@ struct wsh_span *wsh_span_create(enum wsh_span_kind kind, size_t size, size_t ar
     s->bump = kind == WSH_SPAN_HOME ? area : area + page;
     s->hide_from = area;
     s->batch_start = s->batch_end = NULL;
+    s->run_start = s->run_end = NULL;
+    s->run_broken = false;
     s->live_from = 0;
     s->blocks = (struct wsh_block *)(s + 1);
     s->capacity = capacity;

@@ -98,6 +98,9 @@ struct wsh_span {
     struct wsh_span *home;    /* (H) the home span of the owning heap */
     struct wsh_span *next;    /* the heap's list of spans, then the quarantine FIFO */
     size_t n_vmas;            /* mapping-count estimate charged for this span */
+    char *run_start;          /* guard advice: the one-page blocks of batches since the last */
+    char *run_end;            /* release, each followed by its guard, fill [run_start, run_end) */
+    bool run_broken;          /* ...unless another block came between (guarded.c recycles runs) */
     /* Home spans only. */
     struct wsh_heap *heap;            /* (H) the heap object, inside this span */
     size_t heap_size;                 /* (H) bytes of the pages the heap object fills at area */

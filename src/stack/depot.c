@@ -95,6 +95,7 @@ static bool record_equals(const uintptr_t *rec, uint32_t hash, const uintptr_t *
     if ((uint32_t)rec[0] != hash || (size_t)(rec[0] >> 32) != n) return false;
     for (size_t i = 0; i < n; i++)
         if (rec[2 + i] != pcs[i]) return false;
+    if (wsh_modules_unloaded() == 0) return true; /* the common case: nothing was dlclose'd */
     for (size_t i = 0; i < n; i++) {
         uint32_t id = module_of(rec, i);
         const struct wsh_module *m = id != 0 ? wsh_modules_get(id) : NULL;

@@ -25,6 +25,7 @@
 
 static _Atomic(struct wsh_module *) record_chunks[MAX_RECORD_CHUNKS];
 static _Atomic uint32_t n_records;
+static atomic_uint n_unloaded; /* records marked unloaded so far (wsh_modules_unloaded) */
 
 /* Writers only, under table_lock. */
 static struct wsh_mutex *const table_lock = &wsh_mutexes[WSH_MUTEX_MODULES];
@@ -188,8 +189,11 @@ void wsh_modules_refresh(void)
         for (uint32_t i = 0; i < n; i++) {
             struct wsh_module *rec = record_at(i);
 
-            if (rec->seen != generation)
+            if (rec->seen != generation &&
+                !atomic_load_explicit(&rec->unloaded, memory_order_relaxed)) {
                 atomic_store_explicit(&rec->unloaded, true, memory_order_relaxed);
+                atomic_fetch_add_explicit(&n_unloaded, 1, memory_order_release);
+            }
         }
         up_to_date = !refresh_failed && last_adds != 0;
     }
@@ -208,6 +212,11 @@ uint32_t wsh_modules_find(uintptr_t addr)
             return i + 1;
     }
     return 0;
+}
+
+uint32_t wsh_modules_unloaded(void)
+{
+    return atomic_load_explicit(&n_unloaded, memory_order_acquire);
 }
 
 const struct wsh_module *wsh_modules_get(uint32_t id)

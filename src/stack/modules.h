@@ -37,6 +37,11 @@ void wsh_modules_refresh(void);
  * async-signal-safe, O(modules). */
 uint32_t wsh_modules_find(uintptr_t addr);
 
+/* How many records have been marked unloaded so far: while it is 0, every module ever noted is
+ * still loaded (the stack depot then skips checking the modules of a stack it finds). Lock-free,
+ * async-signal-safe. */
+uint32_t wsh_modules_unloaded(void);
+
 /* The record named `id` (1-based), NULL for 0 or an id never given. Lock-free,
  * async-signal-safe. */
 const struct wsh_module *wsh_modules_get(uint32_t id);
