@@ -19,6 +19,14 @@
 #define WSHEAP_API
 #endif
 
+/* The exported WsAlloc is called directly through the GOT, not through a PLT stub: one jump
+ * fewer per call, whether the call is the inline path's slow case or every call. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define WSHEAP_NOPLT_ __attribute__((noplt))
+#else
+#define WSHEAP_NOPLT_
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -71,7 +79,7 @@ typedef struct {
  * `maxSize` keeps everything). `properties`/`propertyCount` are reserved: pass NULL, 0. */
 WSHEAP_API HRESULT WsCreateHeap(SIZE_T maxSize, SIZE_T trimSize, const WS_HEAP_PROPERTY *properties,
                                 ULONG propertyCount, WS_HEAP **heap, WS_ERROR *error);
-WSHEAP_API HRESULT WsAlloc(WS_HEAP *heap, SIZE_T size, void **ptr, WS_ERROR *error);
+WSHEAP_API HRESULT WsAlloc(WS_HEAP *heap, SIZE_T size, void **ptr, WS_ERROR *error) WSHEAP_NOPLT_;
 WSHEAP_API HRESULT WsResetHeap(WS_HEAP *heap, WS_ERROR *error);
 WSHEAP_API void WsFreeHeap(WS_HEAP *heap);
 WSHEAP_API HRESULT WsGetHeapProperty(WS_HEAP *heap, WS_HEAP_PROPERTY_ID id, void *value,
@@ -150,30 +158,78 @@ WSHEAP_API int wsheap_describe_address(const void *p, char *buf, size_t len);
  * a negative `fd`; WS_E_INVALID_OPERATION, writing nothing, when WSHEAP_STATS is not 1. */
 WSHEAP_API HRESULT wsheap_print_stats(int fd);
 
-/* --- Optional inline fast path ---------------------------------------------------------------- */
+/* --- The inline fast path (the default) ------------------------------------------------------- */
 
-/* Defining WSHEAP_INLINE_ALLOC before including this header turns every WsAlloc call into an
- * inline function whose common case (the heap's bump window has room) runs in the caller with
- * no call at all; every other case calls the exported WsAlloc, so behaviour is identical. It
- * reads and writes the first three words of the heap object, WSHEAP_WINDOW, whose layout is
- * part of the ABI of this major version. Guarded heaps, tracked arenas (ASan, memcheck) and
- * heaps under WSHEAP_STATS keep their window empty and always take the call. */
-#ifdef WSHEAP_INLINE_ALLOC
+/* In a program that includes this header, WsAlloc is a macro whose common case (a live heap
+ * whose bump window has room, a non-NULL ptr, size > 0) runs in the caller with no call at all;
+ * every other case calls the exported WsAlloc, so results, HRESULTs, messages and properties are
+ * identical. Defining WSHEAP_NO_INLINE_ALLOC before the include turns this off (every call goes
+ * to the library); (WsAlloc) in parentheses, &WsAlloc and dlsym always name the exported
+ * function. WSHEAP_INLINE_ALLOC, which once opted in, is accepted and has no effect.
+ *
+ * The inline code reads and writes the first three words of the heap object, WSHEAP_WINDOW,
+ * and relies on the rule written next to it: that layout and that rule are frozen for the
+ * soname's major version (docs/abi.md). Guarded heaps, tracked arenas (ASan, memcheck) and
+ * heaps under failure injection keep their window empty and always take the call; statistics
+ * narrow it to their sample points. */
+
+/* The first three words of every heap object. An allocation of n bytes, 0 < n <= end - cur, is
+ * served by returning cur, advancing cur by n rounded up to a multiple of 8 and adding n to
+ * requestedSize. cur and end are 8-aligned. The library may narrow the window (down to
+ * cur == end) to see calls, never change this layout or this rule within a major version. */
 typedef struct {
     char *cur;            /* next free byte; 8-aligned */
-    char *end;            /* end of what the fast path may hand out (chunk end and quota) */
+    char *end;            /* end of what the fast path may hand out; 8-aligned */
     SIZE_T requestedSize; /* WS_HEAP_PROPERTY_REQUESTED_SIZE */
 } WSHEAP_WINDOW;
 
+#ifndef WSHEAP_NO_INLINE_ALLOC
+/* GNU C and C++ (gcc, clang): a statement expression, so that the code lands in the caller
+ * with no function of its own, neither as a frame at -O0 nor as an inlined function in the debug
+ * information that allocation stacks and failure-injection sites are symbolized with. Each
+ * argument is evaluated once. A NULL heap or ptr is E_INVALIDARG (with its message) from the
+ * exported function; saying so as a constant lets the compiler move the NULL tests out of a
+ * loop that stops on failure. size - 1 wraps for size 0, which the exported WsAlloc handles. */
+#if defined(__GNUC__)
+#define WsAlloc(heap, size, ptr, error)                                                            \
+    __extension__({                                                                                \
+        WS_HEAP *wsheap_heap_ = (heap);                                                            \
+        SIZE_T wsheap_size_ = (size);                                                              \
+        void **wsheap_ptr_ = (ptr);                                                                \
+        WS_ERROR *wsheap_error_ = (error);                                                         \
+        WSHEAP_WINDOW *wsheap_w_ = (WSHEAP_WINDOW *)(void *)wsheap_heap_;                          \
+        HRESULT wsheap_hr_;                                                                        \
+                                                                                                   \
+        if (__builtin_expect(wsheap_heap_ == 0 || wsheap_ptr_ == 0, 0)) {                          \
+            (void)(WsAlloc)(wsheap_heap_, wsheap_size_, wsheap_ptr_, wsheap_error_);               \
+            wsheap_hr_ = E_INVALIDARG;                                                             \
+        } else if (__builtin_expect(wsheap_size_ - 1 < (SIZE_T)(wsheap_w_->end - wsheap_w_->cur),  \
+                                    1)) {                                                          \
+            char *wsheap_p_ = wsheap_w_->cur;                                                      \
+                                                                                                   \
+            wsheap_w_->cur = wsheap_p_ + ((wsheap_size_ + 7) & ~(SIZE_T)7);                        \
+            wsheap_w_->requestedSize += wsheap_size_;                                              \
+            *wsheap_ptr_ = wsheap_p_;                                                              \
+            wsheap_hr_ = S_OK;                                                                     \
+        } else {                                                                                   \
+            wsheap_hr_ = (WsAlloc)(wsheap_heap_, wsheap_size_, wsheap_ptr_, wsheap_error_);        \
+        }                                                                                          \
+        wsheap_hr_;                                                                                \
+    })
+#else
+/* Other compilers: the same as an inline function. */
 static inline HRESULT wsheap_alloc_inline(WS_HEAP *heap, SIZE_T size, void **ptr, WS_ERROR *error)
 {
     WSHEAP_WINDOW *w = (WSHEAP_WINDOW *)(void *)heap;
 
-    /* size - 1 wraps for size 0, which the exported WsAlloc handles. */
-    if (heap != NULL && ptr != NULL && size - 1 < (SIZE_T)(w->end - w->cur)) {
+    if (heap == 0 || ptr == 0) {
+        (void)(WsAlloc)(heap, size, ptr, error);
+        return E_INVALIDARG;
+    }
+    if (size - 1 < (SIZE_T)(w->end - w->cur)) {
         char *p = w->cur;
 
-        w->cur = p + (((size - 1) | 7) + 1);
+        w->cur = p + ((size + 7) & ~(SIZE_T)7);
         w->requestedSize += size;
         *ptr = p;
         return S_OK;
@@ -181,6 +237,7 @@ static inline HRESULT wsheap_alloc_inline(WS_HEAP *heap, SIZE_T size, void **ptr
     return (WsAlloc)(heap, size, ptr, error);
 }
 #define WsAlloc(heap, size, ptr, error) wsheap_alloc_inline(heap, size, ptr, error)
+#endif
 #endif
 
 #ifdef __cplusplus

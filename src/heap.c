@@ -6,6 +6,7 @@
  * Out-parameters are written last, and only on success.
  */
 #include <assert.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -14,11 +15,27 @@
 #include "internal.h"
 #include "stats.h"
 
-/* WSHEAP_INLINE_ALLOC (wsheap.h) compiles the fast path into callers: these offsets are ABI. */
-static_assert(offsetof(struct wsh_heap, cur) == 0, "WSHEAP_WINDOW.cur");
-static_assert(offsetof(struct wsh_heap, end) == sizeof(char *), "WSHEAP_WINDOW.end");
-static_assert(offsetof(struct wsh_heap, requested_size) == 2 * sizeof(char *),
-              "WSHEAP_WINDOW.requestedSize");
+/* wsheap.h's inline fast path is compiled into programs: the window it reads and writes is ABI
+ * (docs/abi.md). The heap object must start with WSHEAP_WINDOW, field for field, and that
+ * layout is the one this major version froze: a change that fails here is a new soname (add
+ * the new major's layout; never edit the old one's). */
+static_assert(offsetof(struct wsh_heap, cur) == offsetof(WSHEAP_WINDOW, cur), "window: cur");
+static_assert(offsetof(struct wsh_heap, end) == offsetof(WSHEAP_WINDOW, end), "window: end");
+static_assert(offsetof(struct wsh_heap, requested_size) == offsetof(WSHEAP_WINDOW, requestedSize),
+              "window: requestedSize");
+static_assert(sizeof(((struct wsh_heap *)0)->requested_size) == sizeof(SIZE_T),
+              "window: requestedSize's width");
+#if WSHEAP_VERSION_MAJOR == 0
+static_assert(offsetof(WSHEAP_WINDOW, cur) == 0 && offsetof(WSHEAP_WINDOW, end) == sizeof(char *) &&
+                  offsetof(WSHEAP_WINDOW, requestedSize) == 2 * sizeof(char *) &&
+                  sizeof(WSHEAP_WINDOW) == 3 * sizeof(char *),
+              "the window of soname 0 is { cur, end, requestedSize }, one word each");
+#else
+#error "record this major version's WSHEAP_WINDOW layout here (docs/abi.md)"
+#endif
+/* The fields the allocation, create and free paths touch share one 64-byte line (internal.h). */
+static_assert(sizeof(void *) != 8 || offsetof(struct wsh_heap, round_peak) == 64,
+              "the heap object's hot fields fill its first 64 bytes");
 
 /* The messages of the failures WSHEAP_FAIL_* can inject (fail.h): an injected failure gives
  * the same message with " (injected by WSHEAP_FAIL_AT)" or "... WSHEAP_FAIL_SITE)" added. */
@@ -44,6 +61,41 @@ static const char *bad_heap_reason(const WS_HEAP *handle)
     return handle == NULL ? "heap is NULL" : "heap is not a live heap (freed or never created)";
 }
 
+/* The process options: wsh_options() the first time, then one load (no pthread_once per
+ * WsCreateHeap). The release/acquire pair publishes the options wsh_options() filled in. */
+static const struct wsh_options *create_options(void)
+{
+    static const struct wsh_options *_Atomic cached;
+    const struct wsh_options *options = atomic_load_explicit(&cached, memory_order_acquire);
+
+    if (WSH_UNLIKELY(options == NULL)) {
+        options = wsh_options();
+        atomic_store_explicit(&cached, options, memory_order_release);
+    }
+    return options;
+}
+
+/* Fills the public layer's fields of a heap object that ops->create just returned: the quota,
+ * the trim size, ops, the live magic; no name, no statistics, no injection; and opens its
+ * window. */
+static inline void heap_init(struct wsh_heap *heap, const struct wsh_backend_ops *ops,
+                             size_t max_size, size_t trim_size)
+{
+    heap->max_size = max_size;
+    heap->trim_size = trim_size;
+    heap->requested_size = 0;
+    heap->round_peak = 0;
+    heap->ops = ops;
+    heap->magic = WSH_HEAP_MAGIC;
+    heap->inject = false;
+    heap->watched = false;
+    heap->sample_left = 0; /* a watched heap's first 64 KiB are counted call by call */
+    heap->n_resets = 0;
+    heap->name[0] = '\0';
+    heap->stats = NULL;
+    wsh_heap_sync_window(heap);
+}
+
 HRESULT WsCreateHeap(SIZE_T maxSize, SIZE_T trimSize, const WS_HEAP_PROPERTY *properties,
                      ULONG propertyCount, WS_HEAP **heap, WS_ERROR *error)
 {
@@ -60,7 +112,7 @@ HRESULT WsCreateHeap(SIZE_T maxSize, SIZE_T trimSize, const WS_HEAP_PROPERTY *pr
     if (heap == NULL)
         return wsh_fail(error, E_INVALIDARG, "WsCreateHeap: the heap out-pointer is NULL");
 
-    options = wsh_options();
+    options = create_options();
     ops = wsh_backend_select(options);
     if (WSH_UNLIKELY(options->inject)) {
         const char *cause = wsh_inject_create();
@@ -71,11 +123,12 @@ HRESULT WsCreateHeap(SIZE_T maxSize, SIZE_T trimSize, const WS_HEAP_PROPERTY *pr
     }
     h = ops->create(options);
     if (h == NULL) return wsh_fail(error, E_OUTOFMEMORY, CREATE_OOM, maxSize, trimSize, ops->name);
-    wsh_heap_init(h, ops, maxSize, trimSize);
-    h->inject = options->inject;
+    heap_init(h, ops, maxSize, trimSize);
     if (WSH_UNLIKELY(wsh_stats_wanted(options) || options->inject)) {
+        h->inject = options->inject;
         if (wsh_stats_wanted(options)) wsh_stats_heap_created(h);
-        wsh_heap_sync_window(h); /* a watched heap's window is empty (stats.h, fail.h) */
+        h->watched = h->stats != NULL;
+        wsh_heap_sync_window(h); /* closed for now (stats.h, fail.h) */
     }
     *heap = (WS_HEAP *)h;
     return S_OK;
@@ -84,16 +137,7 @@ HRESULT WsCreateHeap(SIZE_T maxSize, SIZE_T trimSize, const WS_HEAP_PROPERTY *pr
 void wsh_heap_init(struct wsh_heap *heap, const struct wsh_backend_ops *ops, size_t max_size,
                    size_t trim_size)
 {
-    heap->max_size = max_size;
-    heap->trim_size = trim_size;
-    heap->requested_size = 0;
-    heap->ops = ops;
-    heap->magic = WSH_HEAP_MAGIC;
-    heap->n_resets = 0;
-    heap->name[0] = '\0';
-    heap->stats = NULL;
-    heap->inject = false;
-    wsh_heap_sync_window(heap);
+    heap_init(heap, ops, max_size, trim_size);
 }
 
 /* WsAlloc for a live heap and a valid out-pointer, past the window: the exact quota test and
@@ -103,15 +147,17 @@ static inline HRESULT alloc_checked(struct wsh_heap *heap, size_t size, void **p
     void *p;
 
     if (size > heap->max_size - heap->requested_size) {
-        if (heap->stats != NULL) wsh_stats_quota_failure(heap, size);
+        if (heap->watched) wsh_stats_quota_failure(heap, size);
         return wsh_fail(error, WS_E_QUOTA_EXCEEDED, ALLOC_QUOTA, size, heap->max_size,
                         heap->requested_size, heap->max_size - heap->requested_size);
     }
-    if (heap->stats != NULL) wsh_stats_mark(heap);
-    if (WSH_UNLIKELY(heap->ops->alloc(heap, size, &p) != S_OK))
+    if (heap->watched) wsh_stats_alloc_begin(heap, size);
+    if (WSH_UNLIKELY(heap->ops->alloc(heap, size, &p) != S_OK)) {
+        if (heap->watched) wsh_heap_sync_window(heap); /* begin may have moved the sample point */
         return wsh_fail(error, E_OUTOFMEMORY, ALLOC_OOM, heap->ops->name, size,
                         heap->requested_size);
-    if (heap->stats != NULL) wsh_stats_alloc_done(heap, size);
+    }
+    if (heap->watched) wsh_stats_alloc_done(heap, size);
     heap->requested_size += size;
     wsh_heap_sync_window(heap);
     *ptr = p;
@@ -170,12 +216,16 @@ HRESULT WsResetHeap(WS_HEAP *handle, WS_ERROR *error)
 
     if (heap == NULL)
         return wsh_fail(error, E_INVALIDARG, "WsResetHeap: %s", bad_heap_reason(handle));
-    if (WSH_LIKELY(heap->rewind != NULL && heap->stats == NULL)) {
-        heap->cur = heap->rewind; /* the backend said this is the whole reset */
+    if (WSH_LIKELY(heap->rewind != NULL && !heap->watched)) {
+        size_t used = (size_t)(heap->cur - heap->rewind);
+
+        /* The backend said this is the whole reset; the round's size feeds ACTUAL_SIZE. */
+        if (used > heap->round_peak) heap->round_peak = used;
+        heap->cur = heap->rewind;
     } else {
-        if (heap->stats != NULL) wsh_stats_mark(heap);
+        if (heap->watched) wsh_stats_reset_begin(heap);
         heap->ops->reset(heap);
-        if (heap->stats != NULL) wsh_stats_reset_done(heap);
+        if (heap->watched) wsh_stats_reset_done(heap);
     }
     heap->requested_size = 0;
     heap->n_resets++;
@@ -198,7 +248,7 @@ void WsFreeHeap(WS_HEAP *handle)
         wsh_warn(message);
         return;
     }
-    if (heap->stats != NULL) wsh_stats_heap_freed(heap);
+    if (heap->watched) wsh_stats_heap_freed(heap);
     heap->magic = 0;
     heap->ops->destroy(heap); /* the last touch: it may free or protect the heap object */
 }

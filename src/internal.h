@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The library defines the exported WsAlloc: it never sees wsheap.h's inline macro. */
+#define WSHEAP_NO_INLINE_ALLOC 1
 #include "wsheap.h"
 
 #define WSH_LIKELY(x)    __builtin_expect(!!(x), 1)
@@ -140,7 +142,11 @@ extern const struct wsh_backend_ops wsh_guarded_ops;
  * backend that must see every allocation (guarded) keeps cur == limit == NULL, so the window is
  * empty and every call takes the slow path, which calls ops->alloc. Likewise `rewind` lets
  * WsResetHeap skip the backend when a reset only moves `cur` back to the start of the one chunk
- * the heap keeps. These three fields' offsets are ABI for WSHEAP_INLINE_ALLOC (wsheap.h).
+ * the heap keeps. The first three fields are WSHEAP_WINDOW (wsheap.h): ABI, pinned in heap.c.
+ *
+ * Every field WsAlloc (both paths), WsCreateHeap and WsFreeHeap touch on an unwatched heap lies
+ * in the first 64 bytes (heap.c checks); a reset also counts itself and notes its round's size
+ * in the next line, with what properties, reports and statistics read.
  */
 struct wsh_heap {
     char *cur;             /* next free byte of the window; 8-aligned */
@@ -149,17 +155,25 @@ struct wsh_heap {
     char *limit;           /* backend: end of the current chunk; 8-aligned */
     char *rewind;          /* backend: when not NULL, a whole reset is "cur = rewind" */
     size_t max_size;       /* WS_HEAP_PROPERTY_MAX_SIZE */
-    size_t trim_size;      /* WS_HEAP_PROPERTY_TRIM_SIZE */
     const struct wsh_backend_ops *ops; /* chosen at WsCreateHeap, kept for life */
     uint32_t magic;                    /* WSH_HEAP_MAGIC while live */
-    uint32_t n_resets;                 /* resets since creation (reports show it) */
-    char name[WSHEAP_NAME_MAX];        /* wsheap_set_heap_name; "" when unset */
-    struct wsh_heap_stats *stats;      /* stats.c's record; NULL unless WSHEAP_STATS/LEAKS */
     bool inject;                       /* fail.c counts its WsAlloc calls (WSHEAP_FAIL_*) */
+    bool watched;                      /* stats != NULL: its window ends at sample points too */
+    /* --- 64 bytes --- */
+    size_t round_peak;            /* most bytes a finished round handed out (ACTUAL_SIZE) */
+    char *sample_base;            /* watched heaps: cur when the window was last opened */
+    size_t sample_left;           /* ... and bytes from there to the next sample point */
+    size_t trim_size;             /* WS_HEAP_PROPERTY_TRIM_SIZE */
+    struct wsh_heap_stats *stats; /* stats.c's record; NULL unless WSHEAP_STATS/LEAKS */
+    uint32_t n_resets;            /* resets since creation (reports show it) */
+    char name[WSHEAP_NAME_MAX];   /* wsheap_set_heap_name; "" when unset */
 };
 
-/* Recomputes heap->end from cur, limit and the quota left. Called by the public layer after
- * every backend call that may have moved the window. */
+/* Recomputes heap->end from cur, limit, the quota left and, for a watched heap, the next sample
+ * point (stats.c): end = min(limit, quota, sample point), the one mechanism through which
+ * anything that must see an allocation now and then (statistics today, sampled guarding later)
+ * narrows the window without a test on the fast path. Called by the public layer after every
+ * backend call that may have moved the window, and after the statistics folded it. */
 static inline void wsh_heap_sync_window(struct wsh_heap *heap)
 {
     /* Integer arithmetic: a heap with no chunk (or a backend that keeps the window empty) has
@@ -174,9 +188,15 @@ static inline void wsh_heap_sync_window(struct wsh_heap *heap)
     wsh_assert(((uintptr_t)heap->limit & (WSH_ALIGN - 1)) == 0);
     wsh_assert((uintptr_t)heap->cur <= (uintptr_t)heap->limit);
     wsh_assert(heap->requested_size <= heap->max_size);
-    heap->end = (char *)((uintptr_t)heap->cur + (quota_left < room ? quota_left : room));
-    /* Statistics and failure injection see every WsAlloc. */
-    if (heap->stats != NULL || heap->inject) heap->end = heap->cur;
+    size_t open = quota_left < room ? quota_left : room;
+
+    if (heap->watched) {
+        heap->sample_base = heap->cur;
+        if (heap->sample_left < open) open = heap->sample_left & ~(WSH_ALIGN - 1);
+    }
+    heap->end = (char *)((uintptr_t)heap->cur + open);
+    /* Failure injection sees every WsAlloc. */
+    if (heap->inject) heap->end = heap->cur;
 }
 
 /* Fills the public layer's fields of a heap object that ops->create just returned (the quota,

@@ -75,7 +75,8 @@ static size_t percentile(const struct histogram *h, uint64_t n, unsigned p, size
 
 /* What a site has seen; also the scratch copy a printer adds the live heaps' rounds to. */
 struct totals {
-    uint64_t n_created, n_freed, n_allocs, n_quota_failures, n_resets, n_rounds;
+    uint64_t n_created, n_freed, n_quota_failures, n_resets, n_rounds;
+    uint64_t n_allocs; /* in 1/ALLOC_UNIT units: partly an estimate (see struct wsh_heap_stats) */
     uint64_t n_sys_allocs, n_sys_steady; /* steady: after each heap's first round */
     size_t round_max;                    /* largest REQUESTED_SIZE at a round's end */
     size_t consumed_max;                 /* largest round in 8-byte aligned bytes */
@@ -100,18 +101,52 @@ struct site {
     struct totals t;
 };
 
-/* One watched heap. The counters since the last fold are written by the heap's user only and
- * read by printers under the registry lock, hence relaxed atomics. */
+/*
+ * One watched heap. The counters since the last fold are written by the heap's user only and
+ * read by printers under the registry lock, hence relaxed atomics.
+ *
+ * Counting through the window. A watched arena heap keeps its fast path: its window ends at the
+ * next sample point too (heap->sample_left bytes after heap->sample_base; wsh_heap_sync_window),
+ * so WsAlloc reaches these hooks only at a sample point, at a chunk's end or the quota, and for
+ * zero-size blocks. Whatever the fast path did in between is exact from the window itself: the
+ * bytes requested (heap->requested_size) and handed out (cur - sample_base), hence every
+ * per-round figure, the ACTUAL_SIZE peak (it only grows within a round; read at each hook, reset
+ * and free), quota failures and system allocations (only hooks see those). The number of
+ * allocations is the one figure the window cannot give: it is counted exactly for every call
+ * that reaches a hook for its own reason (a heap's first EXACT_BYTES bytes, while its window is
+ * closed, so small programs are counted call by call; chunk ends, quota, zero size; guarded
+ * heaps and tracked arenas, whose window is always closed), and estimated for the fast path
+ * from the sampled calls: sample points are
+ * exponentially distributed with mean SAMPLE_BYTES over the bytes handed out, so a block of `a`
+ * bytes is sampled with probability 1 - exp(-a / SAMPLE_BYTES), and a sampled call counts as
+ * the inverse of that (Horvitz-Thompson: unbiased). Sample points are random, never periodic,
+ * so a program whose rounds repeat the same sizes cannot hide a size from them.
+ */
 struct wsh_heap_stats {
     struct wsh_heap *heap;
     struct site *site;
     struct wsh_heap_stats *prev, *next; /* the site's live heaps (registry lock) */
     int32_t tid;                        /* the creating thread */
     bool first_round_done;              /* registry lock */
+    bool sampling;                      /* past its first EXACT_BYTES: the window is open */
+    size_t exact_left;                  /* bytes until then */
     unsigned long sys_mark;             /* wsh_stats_mark: the thread's count before a call */
-    atomic_size_t n_allocs, n_quota_failures, n_sys_allocs;
+    uint64_t rng;                       /* xorshift64* state for the sample points */
+    size_t weight;                      /* what the call in progress counts, in ALLOC_UNITs */
+    atomic_size_t n_allocs;             /* in ALLOC_UNITs */
+    atomic_size_t n_quota_failures, n_sys_allocs;
     atomic_size_t round_requested, round_consumed, actual_peak, refused_max;
 };
+
+#define ALLOC_UNIT 256 /* allocation counts are kept in 1/256ths */
+
+/* A heap's first EXACT_BYTES are counted call by call; then the mean bytes between two sample
+ * points is SAMPLE_BYTES. Variables only for wsh_stats_set_sampling (tests). */
+static atomic_size_t exact_bytes = (size_t)64 << 10;
+static atomic_size_t sample_bytes = (size_t)32 << 10;
+static _Atomic uint64_t fixed_seed; /* 0: seeds differ per heap */
+#define EXACT_BYTES  atomic_load_explicit(&exact_bytes, memory_order_relaxed)
+#define SAMPLE_BYTES atomic_load_explicit(&sample_bytes, memory_order_relaxed)
 
 static struct wsh_mutex *const registry_lock = &wsh_mutexes[WSH_MUTEX_STATS];
 static struct site *site_buckets[SITE_BUCKETS];
@@ -184,13 +219,13 @@ static void add_heap(struct totals *t, struct wsh_heap_stats *h, bool first_roun
     size_t n_allocs = load(&h->n_allocs), consumed = load(&h->round_consumed);
     size_t n_sys = load(&h->n_sys_allocs), requested = load(&h->round_requested);
 
-    t->n_allocs += n_allocs;
+    t->n_allocs += n_allocs; /* ALLOC_UNITs */
     t->n_quota_failures += load(&h->n_quota_failures);
     t->n_sys_allocs += n_sys;
     if (first_round_done) t->n_sys_steady += n_sys;
     if (load(&h->actual_peak) > t->actual_peak) t->actual_peak = load(&h->actual_peak);
     if (load(&h->refused_max) > t->refused_max) t->refused_max = load(&h->refused_max);
-    if (n_allocs == 0) return; /* an empty round says nothing about sizes */
+    if (n_allocs == 0 && consumed == 0) return; /* an empty round says nothing about sizes */
     t->n_rounds++;
     t->requested.count[bucket_of(requested)]++;
     t->consumed.count[bucket_of(consumed)]++;
@@ -203,7 +238,7 @@ static void fold_locked(struct wsh_heap_stats *h)
 {
     wsh_assert(wsh_mutex_held(registry_lock));
     add_heap(&h->site->t, h, h->first_round_done);
-    if (load(&h->n_allocs) > 0) h->first_round_done = true;
+    if (load(&h->n_allocs) > 0 || load(&h->round_consumed) > 0) h->first_round_done = true;
     atomic_store_explicit(&h->n_allocs, 0, memory_order_relaxed);
     atomic_store_explicit(&h->n_quota_failures, 0, memory_order_relaxed);
     atomic_store_explicit(&h->n_sys_allocs, 0, memory_order_relaxed);
@@ -237,6 +272,12 @@ WSH_NOINLINE void wsh_stats_heap_created(struct wsh_heap *heap)
     h->heap = heap;
     h->site = s;
     h->tid = wsh_thread_id();
+    h->rng = atomic_load_explicit(&fixed_seed, memory_order_relaxed);
+    if (h->rng == 0)
+        h->rng = (uint64_t)(uintptr_t)heap ^ ((uint64_t)wsh_os_thread_allocations() << 32) ^
+                 (uint64_t)s->t.n_created * 0x9E3779B97F4A7C15ull;
+    h->rng |= 1;
+    h->exact_left = EXACT_BYTES;
     h->next = s->live;
     if (s->live != NULL) s->live->prev = h;
     s->live = h;
@@ -256,15 +297,115 @@ static void count_sys_allocs(struct wsh_heap_stats *h)
     bump(&h->n_sys_allocs, wsh_os_thread_allocations() - h->sys_mark);
 }
 
+/* -log2(u) for u = r / 2^64, r > 0: the exponent from the leading zeros, the mantissa's log2
+ * from a cubic exact at both ends (error below 0.01, a fraction of a percent of a mean
+ * interval); never negative. */
+static double minus_log2_uniform(uint64_t r)
+{
+    int lz = __builtin_clzll(r);
+    double f = (double)(r << lz >> 11) / (double)(1ull << 53) * 2.0 - 1.0; /* [0, 1) */
+    double log2_1f = f * (1.4416828 + f * (-0.7181452 + f * 0.2764624));   /* 1 at f = 1 */
+    double v = (double)(lz + 1) - log2_1f;
+
+    return v > 0.0 ? v : 0.0;
+}
+
+/* The next sample point, in bytes from here: exponential with mean SAMPLE_BYTES. */
+static size_t next_sample(struct wsh_heap_stats *h)
+{
+    uint64_t r;
+
+    h->rng ^= h->rng >> 12;
+    h->rng ^= h->rng << 25;
+    h->rng ^= h->rng >> 27;
+    r = h->rng * 0x2545F4914F6CDD1Dull;
+    if (r == 0) r = 1;
+    /* ln 2, less the cubic's 0.48% excess on average, so that the mean is SAMPLE_BYTES. */
+    return (size_t)(minus_log2_uniform(r) * 0.689838 * (double)SAMPLE_BYTES);
+}
+
+/* 1 / (1 - exp(-x)), x > 0: what a sampled block of x mean intervals counts for. */
+static double inverse_sample_probability(double x)
+{
+    double e, term;
+    int halvings = 0;
+
+    if (x < 1.0) return 1.0 / x + 0.5 + x / 12.0 - x * x * x / 720.0; /* its Laurent series */
+    if (x > 40.0) return 1.0;
+    while (x > 0.5) { /* exp(-x) = exp(-x / 2^k)^(2^k) */
+        x /= 2.0;
+        halvings++;
+    }
+    term = 1.0;
+    e = 1.0;
+    for (int i = 1; i <= 8; i++) {
+        term *= -x / i;
+        e += term;
+    }
+    while (halvings-- > 0)
+        e *= e;
+    return 1.0 / (1.0 - e);
+}
+
+/* Folds what the fast path handed out since the window was last opened into the round. */
+static void fold_window(struct wsh_heap *heap)
+{
+    struct wsh_heap_stats *h = heap->stats;
+    size_t used = (size_t)((uintptr_t)heap->cur - (uintptr_t)heap->sample_base);
+
+    wsh_assert(used <= heap->sample_left);
+    heap->sample_left -= used;
+    heap->sample_base = heap->cur;
+    bump(&h->round_consumed, used);
+    atomic_store_explicit(&h->round_requested, heap->requested_size, memory_order_relaxed);
+}
+
+void wsh_stats_alloc_begin(struct wsh_heap *heap, size_t size)
+{
+    struct wsh_heap_stats *h = heap->stats;
+    size_t a = size == 0 ? WSH_ALIGN : wsh_align_up(size, WSH_ALIGN);
+
+    fold_window(heap);
+    h->weight = ALLOC_UNIT; /* seen for its own reason: counted exactly */
+    /* Sampled: the block fits the chunk and the quota, so only the sample point stopped it. */
+    if (h->sampling && size > 0 && a > heap->sample_left &&
+        a <= (size_t)((uintptr_t)heap->limit - (uintptr_t)heap->cur)) {
+        double w = inverse_sample_probability((double)a / (double)SAMPLE_BYTES);
+
+        h->weight = (size_t)(w * ALLOC_UNIT + 0.5);
+        heap->sample_left = next_sample(h);
+    } else if (h->sampling && a > heap->sample_left) {
+        heap->sample_left = next_sample(h); /* passed by a block counted anyway: draw afresh */
+    }
+    wsh_stats_mark(heap);
+}
+
 void wsh_stats_alloc_done(struct wsh_heap *heap, size_t size)
 {
     struct wsh_heap_stats *h = heap->stats;
+    size_t a = size == 0 ? WSH_ALIGN : wsh_align_up(size, WSH_ALIGN);
 
+    /* Past its first EXACT_BYTES, the heap's window opens up to the sample points (the public
+     * layer's wsh_heap_sync_window, right after this). */
+    if (!h->sampling) {
+        h->exact_left = a < h->exact_left ? h->exact_left - a : 0;
+        if (h->exact_left == 0) {
+            h->sampling = true;
+            heap->sample_left = next_sample(h);
+        }
+    }
     count_sys_allocs(h);
-    bump(&h->n_allocs, 1);
-    bump(&h->round_requested, size);
-    bump(&h->round_consumed, size == 0 ? WSH_ALIGN : wsh_align_up(size, WSH_ALIGN));
+    bump(&h->n_allocs, h->weight);
+    atomic_store_explicit(&h->round_requested, heap->requested_size + size, memory_order_relaxed);
+    bump(&h->round_consumed, a);
     raise_to(&h->actual_peak, heap->ops->actual_size(heap));
+}
+
+void wsh_stats_reset_begin(struct wsh_heap *heap)
+{
+    fold_window(heap);
+    raise_to(&heap->stats->actual_peak, heap->ops->actual_size(heap));
+    wsh_stats_mark(heap);
 }
 
 void wsh_stats_quota_failure(struct wsh_heap *heap, size_t size)
@@ -289,12 +430,20 @@ void wsh_stats_reset_done(struct wsh_heap *heap)
     wsh_mutex_unlock(registry_lock);
 }
 
+void wsh_stats_set_sampling(size_t exact, size_t mean, uint64_t seed)
+{
+    atomic_store_explicit(&exact_bytes, exact, memory_order_relaxed);
+    atomic_store_explicit(&sample_bytes, mean, memory_order_relaxed);
+    atomic_store_explicit(&fixed_seed, seed, memory_order_relaxed);
+}
+
 void wsh_stats_heap_freed(struct wsh_heap *heap)
 {
     struct wsh_heap_stats *h = heap->stats;
     struct site *s = h->site;
     char name[WSHEAP_NAME_MAX];
 
+    fold_window(heap);
     raise_to(&h->actual_peak, heap->ops->actual_size(heap));
     wsh_name_copy(heap, name, true);
     wsh_mutex_lock(registry_lock);
@@ -503,7 +652,8 @@ static void print_stats(int fd)
         wsh_out_printf(&o,
                        PREFIX "%4u %6" PRIu64 " %5" PRIu64 " %10" PRIu64 " %7" PRIu64
                               " %11zu %11zu %12zu %6" PRIu64 " %11" PRIu64 " %7" PRIu64 "  %s%s\n",
-                       v->number, t->n_created, v->n_live, t->n_allocs, t->n_resets, t->round_max,
+                       v->number, t->n_created, v->n_live,
+                       (t->n_allocs + ALLOC_UNIT / 2) / ALLOC_UNIT, t->n_resets, t->round_max,
                        percentile(&t->requested, t->n_rounds, 95, t->round_max), t->actual_peak,
                        t->n_quota_failures, t->n_sys_allocs, t->n_sys_steady, shown,
                        v->names[1][0] != '\0' ? " ..." : "");

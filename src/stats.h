@@ -2,10 +2,12 @@
 /*
  * Heap statistics by creation site (WSHEAP_STATS=1) and the leak report (WSHEAP_LEAKS=1): a
  * registry of the heaps created while either is on, grouped by the stack of WsCreateHeap. A
- * watched heap has heap->stats set and an empty window, so every WsAlloc takes the slow path and
- * reaches these hooks; an unwatched heap (the normal case) never calls into this file. The hooks
- * sit around the backend calls rather than wrapping them, so stacks the guarded backend records
- * show no extra frame.
+ * watched heap has heap->stats (and heap->watched) set; its window is closed for its first 64 KiB
+ * (every WsAlloc reaches these hooks), then ends at the next sample point too, so the fast path
+ * runs between sample points and the hooks count through the window (stats.c explains what is
+ * exact and what is estimated). An unwatched heap (the normal case) never calls into this file.
+ * The hooks sit around the backend calls rather than wrapping them, so stacks the guarded
+ * backend records show no extra frame.
  */
 #ifndef WSH_STATS_H
 #define WSH_STATS_H
@@ -24,14 +26,23 @@ static inline bool wsh_stats_wanted(const struct wsh_options *options)
  * runs out the heap simply stays unwatched (heap->stats NULL). Takes the registry lock. */
 void wsh_stats_heap_created(struct wsh_heap *heap);
 
-/* Called before each backend call (alloc, reset) on a watched heap: notes the calling thread's
- * system allocation count, so that the *_done hook can count the call's own. No lock. */
+/* Notes the calling thread's system allocation count, so that a *_done hook can count a
+ * backend call's own. No lock. */
 void wsh_stats_mark(struct wsh_heap *heap);
+
+/* Before ops->alloc of `size` bytes (within the quota) on a watched heap: folds what the fast
+ * path handed out since the window opened, decides what this call counts for (1, or more when it
+ * is a sample point: the next one is drawn), and marks. No lock (the heap's user serializes). */
+void wsh_stats_alloc_begin(struct wsh_heap *heap, size_t size);
 
 /* After a successful ops->alloc of `size` bytes on a watched heap (before requested_size is
  * updated): counts the allocation, its aligned size, the system allocations the backend made
- * and the heap's ACTUAL_SIZE. No lock (the heap's user serializes). */
+ * and the heap's ACTUAL_SIZE. No lock. */
 void wsh_stats_alloc_done(struct wsh_heap *heap, size_t size);
+
+/* Before ops->reset on a watched heap: folds the window and the round's ACTUAL_SIZE, and
+ * marks. No lock. */
+void wsh_stats_reset_begin(struct wsh_heap *heap);
 
 /* Counts a WsAlloc of `size` bytes from a watched heap refused with WS_E_QUOTA_EXCEEDED.
  * No lock. */
@@ -44,5 +55,10 @@ void wsh_stats_reset_done(struct wsh_heap *heap);
 /* Called by WsFreeHeap before the backend destroys a watched heap: ends its last round, keeps
  * its name for the table, and drops it from the live heaps. Takes the registry lock. */
 void wsh_stats_heap_freed(struct wsh_heap *heap);
+
+/* Test hook: heaps created from now on are counted call by call for their first `exact` bytes
+ * (SIZE_MAX: always), then sampled every `mean` bytes on average, from random numbers seeded
+ * with `seed` (0: a different seed per heap). The defaults are 64 KiB, 32 KiB, 0. */
+void wsh_stats_set_sampling(size_t exact, size_t mean, uint64_t seed);
 
 #endif

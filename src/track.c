@@ -82,15 +82,20 @@ const struct wsh_track_asan_api *wsh_track_asan(void)
 #endif
 }
 
-bool wsh_track_active(void)
+atomic_int wsh_track_answer;
+
+bool wsh_track_decide(void)
 {
     int mode = atomic_load_explicit(&forced, memory_order_relaxed);
+    bool tracked = mode != WSH_TRACK_AUTO ? mode == WSH_TRACK_ON
+                                          : wsh_track_asan() != NULL || wsh_track_memcheck();
 
-    if (mode != WSH_TRACK_AUTO) return mode == WSH_TRACK_ON;
-    return wsh_track_asan() != NULL || wsh_track_memcheck();
+    atomic_store_explicit(&wsh_track_answer, tracked ? 2 : 1, memory_order_relaxed);
+    return tracked;
 }
 
 void wsh_track_force(enum wsh_track_mode mode)
 {
     atomic_store_explicit(&forced, (int)mode, memory_order_relaxed);
+    atomic_store_explicit(&wsh_track_answer, 0, memory_order_relaxed); /* decided again */
 }

@@ -12,6 +12,7 @@
 #ifndef WSH_TRACK_H
 #define WSH_TRACK_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -64,11 +65,25 @@ struct wsh_track_asan_api {
  * executable, which exports its interface), and answers NULL unless it finds all of them. */
 const struct wsh_track_asan_api *wsh_track_asan(void);
 
+/* The answer of wsh_track_active once decided: 0 not yet, 1 untracked, 2 tracked. Written by
+ * wsh_track_decide and wsh_track_force only. */
+extern atomic_int wsh_track_answer;
+
+/* Decides wsh_track_active's answer (the tools' detection, or the forced mode), records it in
+ * wsh_track_answer and returns it. */
+bool wsh_track_decide(void);
+
 /* True when arenas created now must be tracked: when the process has the ASan runtime
  * (wsh_track_asan); under valgrind memcheck (not callgrind, cachegrind, helgrind or drd, whose
  * users measure or check the untracked arena); or when a test forced it with wsh_track_force.
- * Cheap after the first call. */
-bool wsh_track_active(void);
+ * After the first call, one relaxed load: WsCreateHeap asks it for every arena. */
+static inline bool wsh_track_active(void)
+{
+    int answer = atomic_load_explicit(&wsh_track_answer, memory_order_relaxed);
+
+    if (__builtin_expect(answer != 0, 1)) return answer == 2;
+    return wsh_track_decide();
+}
 
 /* True when this process runs under valgrind memcheck (asked once). */
 bool wsh_track_memcheck(void);

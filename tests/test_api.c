@@ -6,6 +6,7 @@
  * nothing here relies on one backend's ACTUAL_SIZE figures, only on the documented invariants.
  * Every failing call is checked for its HRESULT, untouched out-parameters and one WS_ERROR string.
  */
+#include <assert.h>
 #include <ctype.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -786,8 +787,8 @@ static void test_properties_track_allocations_and_reset(void **state)
     WsFreeHeap(heap);
 }
 
-/* The spec's Windows sequence (new heap, 16, 128, 1, reset). Windows reports 0, 128, 128, 384,
- * 128 for ACTUAL_SIZE; wsheap documents its own chunk sizes, so only the invariants are checked. */
+/* The spec's Windows sequence (new heap, 16, 128, 1, reset): the invariants every backend keeps
+ * (Windows reports 0, 128, 128, 384, 128; the arena's exact figures are checked below). */
 static void test_actual_size_windows_sequence(void **state)
 {
     WS_HEAP *heap = make_heap(SIZE_MAX, 0);
@@ -804,6 +805,114 @@ static void test_actual_size_windows_sequence(void **state)
     assert_int_equal(REQUESTED(heap), 145);
     assert_hr(WsResetHeap(heap, NULL), S_OK);
     assert_int_equal(REQUESTED(heap), 0);
+    WsFreeHeap(heap);
+}
+
+/* Arena heaps report Windows' own ACTUAL_SIZE figures (docs/api.md: a model of Windows' 128,
+ * 256, ... byte chunks), as Wine's conformance tests recorded them on Windows, for a heap with
+ * maxSize 65536 and trimSize 0. Guarded heaps count whole data pages instead. */
+static bool windows_figures_apply(WS_HEAP *heap)
+{
+    if (strcmp(wsheap_backend_name(heap), "arena") == 0) return true;
+    print_message("the %s backend counts whole pages, not Windows' chunks (docs/api.md)\n",
+                  wsheap_backend_name(heap));
+    return false;
+}
+
+static void test_actual_size_windows_128(void **state)
+{
+    WS_HEAP *heap = make_heap(65536, 0);
+    void *p;
+
+    (void)state;
+    if (!windows_figures_apply(heap)) {
+        WsFreeHeap(heap);
+        skip();
+    }
+    assert_int_equal(ACTUAL(heap), 0);
+    assert_hr(WsAlloc(heap, 128, &p, NULL), S_OK);
+    assert_int_equal(ACTUAL(heap), 128);
+    WsFreeHeap(heap);
+}
+
+static void test_actual_size_windows_128_then_1(void **state)
+{
+    WS_HEAP *heap = make_heap(65536, 0);
+    void *p;
+
+    (void)state;
+    if (!windows_figures_apply(heap)) {
+        WsFreeHeap(heap);
+        skip();
+    }
+    assert_hr(WsAlloc(heap, 128, &p, NULL), S_OK);
+    assert_hr(WsAlloc(heap, 1, &p, NULL), S_OK);
+    assert_int_equal(ACTUAL(heap), 384); /* chunks of 128 and 256 */
+    WsFreeHeap(heap);
+}
+
+static void test_actual_size_windows_after_reset_trim_zero(void **state)
+{
+    WS_HEAP *heap = make_heap(65536, 0);
+    void *p;
+
+    (void)state;
+    if (!windows_figures_apply(heap)) {
+        WsFreeHeap(heap);
+        skip();
+    }
+    assert_hr(WsAlloc(heap, 128, &p, NULL), S_OK);
+    assert_hr(WsAlloc(heap, 1, &p, NULL), S_OK);
+    assert_hr(WsResetHeap(heap, NULL), S_OK);
+    assert_int_equal(ACTUAL(heap), 128); /* the first chunk is kept */
+    assert_hr(WsAlloc(heap, 16, &p, NULL), S_OK);
+    assert_int_equal(ACTUAL(heap), 128);
+    assert_hr(WsResetHeap(heap, NULL), S_OK); /* a reset heap.c does alone ("cur = rewind") */
+    assert_int_equal(ACTUAL(heap), 128);
+    WsFreeHeap(heap);
+}
+
+/* --- The inline window (ABI) ------------------------------------------------------------------ */
+
+/* The window programs compile in (wsheap.h) is frozen for the soname's major version
+ * (docs/abi.md): a layout change without a new major fails here, in the header these programs
+ * see, as src/heap.c's static_asserts fail in the library. */
+#if WSHEAP_VERSION_MAJOR == 0
+static_assert(offsetof(WSHEAP_WINDOW, cur) == 0, "soname 0's window: cur first");
+static_assert(offsetof(WSHEAP_WINDOW, end) == sizeof(char *), "then end");
+static_assert(offsetof(WSHEAP_WINDOW, requestedSize) == 2 * sizeof(char *), "then requestedSize");
+static_assert(sizeof(WSHEAP_WINDOW) == 3 * sizeof(char *), "three words");
+#else
+#error "record this major version's WSHEAP_WINDOW layout here (docs/abi.md)"
+#endif
+
+/* ... and the library keeps the rule the inline code relies on: the first three words of every
+ * heap are the window; requestedSize is REQUESTED_SIZE; cur <= end, both 8-aligned; a block of n
+ * bytes served from the window is cur, which moves on by n rounded up to 8. Checked through the
+ * exported WsAlloc, whatever this file was compiled with. */
+static void test_inline_window_is_the_abi(void **state)
+{
+    static const SIZE_T sizes[] = {1, 13, 8, 100, 7, 4000, 0, 24};
+    WS_HEAP *heap = make_heap(SIZE_MAX, 0);
+    const WSHEAP_WINDOW *w = (const WSHEAP_WINDOW *)(const void *)heap;
+    void *p;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        char *cur = w->cur, *end = w->end;
+
+        assert_true((uintptr_t)cur <= (uintptr_t)end);
+        assert_int_equal((uintptr_t)cur % 8, 0);
+        assert_int_equal((uintptr_t)end % 8, 0);
+        assert_hr((WsAlloc)(heap, sizes[i], &p, NULL), S_OK);
+        assert_int_equal(w->requestedSize, REQUESTED(heap));
+        if (sizes[i] > 0 && sizes[i] <= (SIZE_T)(end - cur)) {
+            assert_ptr_equal(p, cur);
+            assert_ptr_equal(w->cur, cur + ((sizes[i] + 7) & ~(SIZE_T)7));
+        }
+    }
+    assert_hr(WsResetHeap(heap, NULL), S_OK);
+    assert_int_equal(w->requestedSize, 0);
     WsFreeHeap(heap);
 }
 
@@ -1191,6 +1300,10 @@ int main(void)
         T(test_property_writes_exactly_a_size_t),
         T(test_properties_track_allocations_and_reset),
         T(test_actual_size_windows_sequence),
+        T(test_actual_size_windows_128),
+        T(test_actual_size_windows_128_then_1),
+        T(test_actual_size_windows_after_reset_trim_zero),
+        T(test_inline_window_is_the_abi),
         T(test_reset_trims_to_about_trim_size),
         T(test_trim_size_above_max_size),
         T(test_alignment_of_every_size),

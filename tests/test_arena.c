@@ -2,26 +2,35 @@
 /*
  * White-box tests of the arena backend: the fast-path window and the quota folded into it,
  * chunk growth, large blocks in chunks of their own, what a reset keeps (trimSize), that
- * repeating the same round after a reset makes no request to the system allocator, that the
- * statistics' suggested trimSize is what the sizing policy keeps, and that a debug build stops
- * at a corrupted window.
+ * repeating the same round after a reset makes no request to the system allocator, the model
+ * behind ACTUAL_SIZE (Windows' figures, not the chunks: HELD is the memory really held), that
+ * the statistics' suggested trimSize is what the sizing policy keeps, and that a debug build
+ * stops at a corrupted window.
  */
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 
 #include <cmocka.h>
 
+#include "arena/arena.h"
+#include "arena/cache.h"
 #include "arena/policy.h"
 #include "death.h"
 #include "heaps.h"
 #include "internal.h"
 #include "os.h"
 #include "track.h"
+
+/* Bytes of chunks the heap really holds (ACTUAL_SIZE reports Windows' model instead). */
+#define HELD(heap) wsh_arena_held((const struct wsh_heap *)(heap))
+
+#define ACTUAL(heap) heap_property((heap), WS_HEAP_PROPERTY_ACTUAL_SIZE)
 
 static WS_HEAP *new_heap(size_t max_size, size_t trim_size)
 {
@@ -58,11 +67,13 @@ static void test_window_is_the_chunk_and_the_quota(void **state)
     (void)state;
     h = (struct wsh_heap *)heap;
     /* A new heap's window is open on its embedded first chunk, narrowed to the quota (100
-     * bytes, rounded down to 96), and ACTUAL_SIZE does not count that chunk yet. */
+     * bytes, rounded down to 96); ACTUAL_SIZE is Windows' 0, then its first 128-byte chunk. */
     assert_int_equal((size_t)(h->end - h->cur), 96);
-    assert_int_equal(heap_property(heap, WS_HEAP_PROPERTY_ACTUAL_SIZE), 0);
+    assert_int_equal(ACTUAL(heap), 0);
+    assert_int_equal(HELD(heap), 4096);
     alloc_written(heap, 1); /* the fast path */
-    assert_int_equal(heap_property(heap, WS_HEAP_PROPERTY_ACTUAL_SIZE), 4096);
+    assert_int_equal(ACTUAL(heap), 128);
+    assert_int_equal(HELD(heap), 4096);
     /* The fast path does not recompute the window; it just used 8 of its 96 bytes. */
     assert_int_equal((size_t)(h->end - h->cur), 88);
     alloc_written(heap, 96); /* 99 bytes of quota are left: the slow path's exact test allows it */
@@ -72,31 +83,65 @@ static void test_window_is_the_chunk_and_the_quota(void **state)
     WsFreeHeap(heap);
 }
 
-/* The embedded first chunk counts in ACTUAL_SIZE from its first block, and stays counted
- * through resets, including the ones heap.c does alone through the rewind point. */
-static void test_first_chunk_is_counted_from_its_first_block(void **state)
+/* A new heap's first reset is already "cur = rewind" (heap.c alone, no backend call), and
+ * ACTUAL_SIZE still follows Windows through such resets: 0 before any block, then the first
+ * chunk that a reset keeps. */
+static void test_first_reset_rewinds_and_actual_size_follows(void **state)
 {
     WS_HEAP *heap = new_heap(SIZE_MAX, 0);
     struct wsh_heap *h = (struct wsh_heap *)heap;
 
     (void)state;
+    assert_non_null(h->rewind);
     assert_int_equal(WsResetHeap(heap, NULL), S_OK); /* a reset with nothing allocated */
-    assert_int_equal(heap_property(heap, WS_HEAP_PROPERTY_ACTUAL_SIZE), 0);
-    assert_null(h->rewind); /* no block yet: the first reset must see the chunk's use */
+    assert_int_equal(ACTUAL(heap), 0);
     alloc_written(heap, 16);
-    assert_int_equal(heap_property(heap, WS_HEAP_PROPERTY_ACTUAL_SIZE), 4096);
+    assert_int_equal(ACTUAL(heap), 128);
     for (int round = 0; round < 3; round++) {
+        wsh_os_fail_at(0);
         assert_int_equal(WsResetHeap(heap, NULL), S_OK);
-        assert_int_equal(heap_property(heap, WS_HEAP_PROPERTY_ACTUAL_SIZE), 4096);
+        assert_int_equal(wsh_os_requests(), 0);
+        assert_int_equal(ACTUAL(heap), 128);
         assert_non_null(h->rewind); /* one kept chunk: the next reset is "cur = rewind" */
         assert_ptr_equal(h->cur, h->rewind);
+        assert_int_equal(HELD(heap), 4096);
     }
     alloc_written(heap, 4096);
     alloc_written(heap, 8); /* spills into a second chunk: a reset needs the backend again */
     assert_null(h->rewind);
+    assert_int_equal(ACTUAL(heap), 128 + 256 + 512 + 1024 + 2048 + 4096); /* 4120 bytes */
     assert_int_equal(WsResetHeap(heap, NULL), S_OK);
-    assert_int_equal(heap_property(heap, WS_HEAP_PROPERTY_ACTUAL_SIZE), 4096); /* trimSize 0 */
+    assert_int_equal(ACTUAL(heap), 128); /* trimSize 0: Windows keeps its first chunk */
+    assert_int_equal(HELD(heap), 4096);  /* and wsheap its own */
     WsFreeHeap(heap);
+}
+
+/* The model itself: Windows' chunks are 128, 256, 512, ... bytes; a round needs the fewest
+ * that hold its bytes; a reset keeps the largest round's chunks up to trimSize (at least the
+ * first), or all of them when trimSize > maxSize. */
+static void test_windows_actual_size_model(void **state)
+{
+    (void)state;
+    assert_int_equal(wsh_windows_chunks_for(0), 0);
+    assert_int_equal(wsh_windows_chunks_for(1), 128);
+    assert_int_equal(wsh_windows_chunks_for(128), 128);
+    assert_int_equal(wsh_windows_chunks_for(129), 384);
+    assert_int_equal(wsh_windows_chunks_for(384), 384);
+    assert_int_equal(wsh_windows_chunks_for(385), 896);
+    assert_int_equal(wsh_windows_chunks_for(SIZE_MAX / 2), SIZE_MAX & ~(size_t)7);
+    assert_int_equal(wsh_windows_chunks_within(0), 0);
+    assert_int_equal(wsh_windows_chunks_within(383), 128);
+    assert_int_equal(wsh_windows_chunks_within(384), 384);
+    assert_int_equal(wsh_windows_chunks_within(SIZE_MAX), SIZE_MAX / 128 / 2 * 128);
+    /* used, peak, trimSize, maxSize */
+    assert_int_equal(wsh_windows_actual_size(0, 0, 0, SIZE_MAX), 0);
+    assert_int_equal(wsh_windows_actual_size(128, 0, 0, SIZE_MAX), 128);
+    assert_int_equal(wsh_windows_actual_size(136, 0, 0, SIZE_MAX), 384);
+    assert_int_equal(wsh_windows_actual_size(0, 136, 0, SIZE_MAX), 128);
+    assert_int_equal(wsh_windows_actual_size(0, 100000, 1000, SIZE_MAX), 896);
+    assert_int_equal(wsh_windows_actual_size(200, 100000, 1000, SIZE_MAX), 896);
+    assert_int_equal(wsh_windows_actual_size(0, 100000, 1000, 999), 130944); /* not trimmed */
+    assert_int_equal(wsh_windows_actual_size(5000, 136, 0, SIZE_MAX), 8064);
 }
 
 static void test_chunks_double_and_large_blocks_get_their_own(void **state)
@@ -105,15 +150,15 @@ static void test_chunks_double_and_large_blocks_get_their_own(void **state)
 
     (void)state;
     alloc_written(heap, 16);
-    assert_int_equal(heap_property(heap, WS_HEAP_PROPERTY_ACTUAL_SIZE), 4096);
+    assert_int_equal(HELD(heap), 4096);
     alloc_written(heap, 4096 - 16); /* fills the first chunk exactly */
-    assert_int_equal(heap_property(heap, WS_HEAP_PROPERTY_ACTUAL_SIZE), 4096);
+    assert_int_equal(HELD(heap), 4096);
     alloc_written(heap, 8); /* second chunk: twice the first */
-    assert_int_equal(heap_property(heap, WS_HEAP_PROPERTY_ACTUAL_SIZE), 4096 + 8192);
+    assert_int_equal(HELD(heap), 4096 + 8192);
     alloc_written(heap, 1 << 20); /* far larger than the next chunk: a chunk of its own */
-    assert_int_equal(heap_property(heap, WS_HEAP_PROPERTY_ACTUAL_SIZE), 4096 + 8192 + (1 << 20));
+    assert_int_equal(HELD(heap), 4096 + 8192 + (1 << 20));
     alloc_written(heap, 8); /* still served from the second chunk, not a new one */
-    assert_int_equal(heap_property(heap, WS_HEAP_PROPERTY_ACTUAL_SIZE), 4096 + 8192 + (1 << 20));
+    assert_int_equal(HELD(heap), 4096 + 8192 + (1 << 20));
     WsFreeHeap(heap);
 }
 
@@ -143,7 +188,8 @@ static void test_reset_rewinds_a_single_chunk_without_requests(void **state)
     again = alloc_written(heap, 24);
     assert_ptr_equal(first, again); /* the same memory, reused */
     assert_int_equal(wsh_os_requests(), 0);
-    assert_int_equal(heap_property(heap, WS_HEAP_PROPERTY_ACTUAL_SIZE), 4096);
+    assert_int_equal(HELD(heap), 4096);
+    assert_int_equal(ACTUAL(heap), 128);
     WsFreeHeap(heap);
 }
 
@@ -153,10 +199,12 @@ static void test_trim_zero_keeps_the_first_chunk_only(void **state)
 
     (void)state;
     run_round(heap, 1, 1000);
-    assert_true(heap_property(heap, WS_HEAP_PROPERTY_ACTUAL_SIZE) > 100000);
+    assert_true(HELD(heap) > 100000);
+    assert_true(ACTUAL(heap) > 100000);
     assert_int_equal(WsResetHeap(heap, NULL), S_OK);
-    /* Windows keeps its first chunk at trimSize 0; so does wsheap (4096 bytes, not 128). */
-    assert_int_equal(heap_property(heap, WS_HEAP_PROPERTY_ACTUAL_SIZE), 4096);
+    /* Windows keeps its first chunk at trimSize 0 (128 bytes); so does wsheap (4096). */
+    assert_int_equal(HELD(heap), 4096);
+    assert_int_equal(ACTUAL(heap), 128);
     WsFreeHeap(heap);
 }
 
@@ -167,8 +215,9 @@ static void test_trim_size_bounds_what_reset_keeps(void **state)
     (void)state;
     run_round(heap, 2, 1000); /* about 200 KiB */
     assert_int_equal(WsResetHeap(heap, NULL), S_OK);
-    assert_true(heap_property(heap, WS_HEAP_PROPERTY_ACTUAL_SIZE) <= 64 * 1024);
-    assert_true(heap_property(heap, WS_HEAP_PROPERTY_ACTUAL_SIZE) >= 4096);
+    assert_true(HELD(heap) <= 64 * 1024);
+    assert_true(HELD(heap) >= 4096);
+    assert_int_equal(ACTUAL(heap), 128 * 511); /* Windows' chunks up to 64 KiB: 128..32768 */
     WsFreeHeap(heap);
 }
 
@@ -181,10 +230,11 @@ static void test_trim_above_max_keeps_everything_needed(void **state)
 
     (void)state;
     used = run_round(heap, 3, 1000);
-    held = heap_property(heap, WS_HEAP_PROPERTY_ACTUAL_SIZE);
+    held = HELD(heap);
     assert_int_equal(WsResetHeap(heap, NULL), S_OK);
-    assert_true(heap_property(heap, WS_HEAP_PROPERTY_ACTUAL_SIZE) >= used);
-    assert_true(heap_property(heap, WS_HEAP_PROPERTY_ACTUAL_SIZE) >= held);
+    assert_true(HELD(heap) >= used);
+    assert_true(HELD(heap) >= held);
+    assert_true(ACTUAL(heap) >= used);
     wsh_os_fail_at(0);
     run_round(heap, 3, 1000);
     assert_int_equal(wsh_os_requests(), 0);
@@ -220,7 +270,8 @@ static void test_odd_trim_sizes_keep_blocks_inside_the_chunk(void **state)
                     if (h->limit == before_limit) assert_true(p + 1000 <= h->limit);
                 }
                 assert_int_equal(WsResetHeap(heap, NULL), S_OK);
-                assert_true(heap_property(heap, WS_HEAP_PROPERTY_ACTUAL_SIZE) <= trims[t]);
+                assert_true(HELD(heap) <= trims[t]);
+                assert_true(ACTUAL(heap) <= trims[t]);
                 assert_int_equal((uintptr_t)h->limit % 8, 0);
             }
             WsFreeHeap(heap);
@@ -238,9 +289,9 @@ static void test_spilling_rounds_do_not_grow_chunks(void **state)
     for (int round = 0; round < 50; round++) {
         for (int i = 0; i < 10; i++)
             alloc_written(heap, 1000); /* about 10 KB per round */
-        assert_true(heap_property(heap, WS_HEAP_PROPERTY_ACTUAL_SIZE) <= 4096 + 8192 + 16384);
+        assert_true(HELD(heap) <= 4096 + 8192 + 16384);
         assert_int_equal(WsResetHeap(heap, NULL), S_OK);
-        assert_int_equal(heap_property(heap, WS_HEAP_PROPERTY_ACTUAL_SIZE), 4096);
+        assert_int_equal(HELD(heap), 4096);
     }
     WsFreeHeap(heap);
 }
@@ -300,8 +351,11 @@ static void test_out_of_memory_leaves_the_heap_usable(void **state)
     void *p = (void *)0x1;
 
     (void)state;
-    alloc_written(heap, 4096); /* the first chunk is full */
-    wsh_os_fail_at(1);         /* the next chunk cannot be had */
+    alloc_written(heap, 4096);                  /* the first chunk is full */
+    while ((p = wsh_cache_get_chunk()) != NULL) /* the next chunk must come from the system */
+        free(p);
+    p = (void *)0x1;
+    wsh_os_fail_at(1); /* the next chunk cannot be had */
     assert_int_equal(WsAlloc(heap, 16, &p, NULL), E_OUTOFMEMORY);
     assert_ptr_equal(p, (void *)0x1);
     assert_int_equal(heap_property(heap, WS_HEAP_PROPERTY_REQUESTED_SIZE), 4096);
@@ -391,7 +445,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_window_is_the_chunk_and_the_quota),
-        cmocka_unit_test(test_first_chunk_is_counted_from_its_first_block),
+        cmocka_unit_test(test_first_reset_rewinds_and_actual_size_follows),
+        cmocka_unit_test(test_windows_actual_size_model),
         cmocka_unit_test(test_chunks_double_and_large_blocks_get_their_own),
         cmocka_unit_test(test_zero_size_blocks_are_distinct),
         cmocka_unit_test(test_reset_rewinds_a_single_chunk_without_requests),

@@ -280,7 +280,7 @@ static void test_reset_releases_and_describes(void **state)
     assert_int_equal(describe(fresh, text, sizeof text), WSHEAP_ADDRESS_BLOCK);
     expect_text(text, "block #0 since reset #2");
     /* Reset keeps a chunk of its own for the next round, as the untracked arena does. */
-    assert_true(heap_property(heap, WS_HEAP_PROPERTY_ACTUAL_SIZE) >= 4096);
+    assert_true(wsh_arena_tracked_held((struct wsh_heap *)heap) >= 4096);
     WsFreeHeap(heap);
 }
 
@@ -331,7 +331,7 @@ static void test_quarantine_holds(void **state)
     assert_int_equal(WsResetHeap(heap, NULL), S_OK);
     stale = alloc_written(heap, 100);
     assert_int_equal(WsResetHeap(heap, NULL), S_OK);
-    kept = heap_property(heap, WS_HEAP_PROPERTY_ACTUAL_SIZE);
+    kept = wsh_arena_tracked_held((struct wsh_heap *)heap);
     large = rounds_until_reused(heap, stale, 1000, 100, 5000);
     print_message("quarantine: with 1000 blocks of 100 bytes per round (%zu-byte chunk kept), "
                   "reused after %ld resets\n",

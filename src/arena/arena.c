@@ -11,6 +11,7 @@
 
 #include "../internal.h"
 #include "../os.h"
+#include "arena.h"
 #include "cache.h"
 #include "policy.h"
 
@@ -23,11 +24,11 @@
  *                        ^ chunk_data(c)       ^ heap->cur (current chunk only)       ^ heap->limit
  *
  * a->current is the chunk the window lies in; a->others lists every other chunk the heap holds
- * (full chunks and large blocks), whose `used` records how much of them the round used. A new
- * heap's window is already open on the first chunk, so its first WsAlloc takes the fast path;
- * ACTUAL_SIZE counts that chunk from the first block handed out (a new heap reports 0, as on
- * Windows). A reset that keeps another chunk detaches the first one instead of freeing it, and
- * a later round may attach it again.
+ * (full chunks and large blocks), newest first, whose `used` records how much of them the round
+ * used. A new heap's window is already open on the first chunk, so its first WsAlloc takes the
+ * fast path, and its first reset is "cur = rewind". A reset that keeps another chunk detaches
+ * the first one instead of freeing it, and a later round may attach it again. ACTUAL_SIZE is
+ * Windows' figure, computed from the bytes handed out (policy.h), not these chunks' sizes.
  */
 struct arena_chunk {
     struct arena_chunk *next;
@@ -43,7 +44,6 @@ struct arena {
     size_t held;                 /* sum of attached chunks' sizes */
     size_t next_size;            /* size of the next normal chunk */
     bool first_attached;         /* the embedded first chunk is current or on a->others */
-    bool first_used;             /* ... and a block was handed out from it (see actual_size) */
     struct arena_chunk first;    /* the embedded first chunk's header; its data follows */
     char first_data[WSH_ARENA_FIRST_CHUNK];
 };
@@ -63,8 +63,12 @@ static struct arena *arena_of(struct wsh_heap *heap)
     return (struct arena *)heap;
 }
 
+/* The one chunk size the thread's cache keeps (cache.h): the chunk a heap takes after its first. */
+#define CACHED_CHUNK wsh_arena_grow(WSH_ARENA_FIRST_CHUNK)
+
 /* A chunk of `size` usable bytes, counted in a->held: the embedded first chunk when it is free
- * and large enough, else a new system allocation. NULL when out of memory. */
+ * and large enough, else one from the thread's cache when it has one of that size, else a new
+ * system allocation. NULL when out of memory. */
 static struct arena_chunk *chunk_new(struct arena *a, size_t size)
 {
     struct arena_chunk *c;
@@ -72,10 +76,10 @@ static struct arena_chunk *chunk_new(struct arena *a, size_t size)
     wsh_assert(size % WSH_ALIGN == 0); /* the chunk's end may become the window's end */
     if (!a->first_attached && size <= WSH_ARENA_FIRST_CHUNK) {
         a->first_attached = true;
-        a->first_used = true; /* attached to serve a block */
         c = &a->first;
     } else {
-        c = wsh_os_malloc(sizeof *c + size);
+        c = size == CACHED_CHUNK ? wsh_cache_get_chunk() : NULL;
+        if (c == NULL) c = wsh_os_malloc(sizeof *c + size);
         if (c == NULL) return NULL;
     }
     c->next = NULL;
@@ -90,42 +94,47 @@ static void chunk_free(struct arena *a, struct arena_chunk *c)
     a->held -= c->size;
     if (c == &a->first)
         a->first_attached = false;
-    else
+    else if (c->size != CACHED_CHUNK || !wsh_cache_put_chunk(c))
         wsh_os_free(c);
 }
 
 /* Makes `c` the current chunk with its first `used` bytes taken. When it is the heap's only
- * chunk and a reset would keep it, a reset is just "cur = rewind" (heap.c does it); not for a
- * first chunk that served no block yet, whose first reset must record that it did. */
+ * chunk and a reset would keep it, a reset is just "cur = rewind" (heap.c does it, noting the
+ * round's size in heap.round_peak). */
 static void set_current(struct arena *a, struct arena_chunk *c, size_t used)
 {
     a->current = c;
     a->heap.cur = c != NULL ? chunk_data(c) + used : NULL;
     a->heap.limit = c != NULL ? chunk_data(c) + c->size : NULL;
     a->heap.rewind = NULL;
-    if (c != NULL && a->others == NULL && (c != &a->first || a->first_used) &&
+    if (c != NULL && a->others == NULL &&
         c->size <= wsh_arena_keep_limit(a->heap.trim_size, a->heap.max_size))
         a->heap.rewind = chunk_data(c);
     /* With no other chunk, the window's chunk is all the heap holds. */
     wsh_assert(a->others != NULL || a->held == (c != NULL ? c->size : 0));
 }
 
+/* The window opens on the embedded first chunk, which a reset always keeps (so the first reset
+ * is "cur = rewind" too); the public layer narrows the window to the quota. */
 static struct wsh_heap *arena_create(const struct wsh_options *options)
 {
     struct arena *a = wsh_cache_get();
 
     (void)options;
-    if (a == NULL) a = wsh_os_malloc(sizeof *a);
-    if (a == NULL) return NULL;
+    if (WSH_UNLIKELY(a == NULL)) {
+        a = wsh_os_malloc(sizeof *a);
+        if (a == NULL) return NULL;
+    }
     a->first.next = NULL;
-    a->first.size = WSH_ARENA_FIRST_CHUNK;
-    a->first.used = 0;
+    a->first.size = WSH_ARENA_FIRST_CHUNK; /* a quota-sized chunk_new may have shrunk it */
     a->first_attached = true;
-    a->first_used = false; /* also keeps set_current from reading trim_size, not yet set */
     a->others = NULL;
     a->held = WSH_ARENA_FIRST_CHUNK;
     a->next_size = wsh_arena_grow(WSH_ARENA_FIRST_CHUNK);
-    set_current(a, &a->first, 0); /* the public layer narrows the window to the quota */
+    a->current = &a->first;
+    a->heap.cur = a->first_data;
+    a->heap.limit = a->first_data + WSH_ARENA_FIRST_CHUNK;
+    a->heap.rewind = a->first_data; /* WSH_ARENA_FIRST_CHUNK <= every keep limit */
     return &a->heap;
 }
 
@@ -206,6 +215,31 @@ static struct arena_chunk *choose_kept_chunk(struct arena *a, size_t target, siz
     return largest;
 }
 
+/* Bytes handed out since the last reset: the current chunk's and every other chunk's. */
+static size_t round_used(struct arena *a)
+{
+    size_t used = a->current != NULL ? (size_t)(a->heap.cur - chunk_data(a->current)) : 0;
+
+    for (struct arena_chunk *c = a->others; c != NULL; c = c->next)
+        used += c->used;
+    return used;
+}
+
+/* Reverses the list starting at `c`: a->others is newest first, and chunks are freed oldest
+ * first, in the order malloc handed them out, which lets glibc merge them back into its top
+ * chunk and trim it in fewer, larger steps (fewer brk and munmap calls per round). */
+static struct arena_chunk *reversed(struct arena_chunk *c)
+{
+    struct arena_chunk *r = NULL, *next;
+
+    for (; c != NULL; c = next) {
+        next = c->next;
+        c->next = r;
+        r = c;
+    }
+    return r;
+}
+
 static void arena_reset(struct wsh_heap *heap)
 {
     struct arena *a = arena_of(heap);
@@ -213,7 +247,8 @@ static void arena_reset(struct wsh_heap *heap)
     size_t limit = wsh_arena_keep_limit(heap->trim_size, heap->max_size), used, target;
 
     wsh_assert(heap->magic == WSH_HEAP_MAGIC);
-    if (a->first_attached && heap->cur != chunk_data(&a->first)) a->first_used = true;
+    used = round_used(a);
+    if (used > heap->round_peak) heap->round_peak = used;
     if (a->others == NULL) {
         /* The round fit in one chunk (or none), which is larger than trimSize allows (heap.c
          * rewinds a chunk it may keep without calling here). */
@@ -227,16 +262,13 @@ static void arena_reset(struct wsh_heap *heap)
     }
 
     /* The round spilled: keep one chunk with room for it and a quarter more. */
-    used = a->current != NULL ? (size_t)(heap->cur - chunk_data(a->current)) : 0;
-    for (c = a->others; c != NULL; c = c->next)
-        used += c->used;
     target = wsh_arena_kept_size(used, limit);
     /* Not trimmed: the merged chunk is at least all the heap held, so nothing is given back. */
     if (heap->trim_size > heap->max_size && target < a->held)
         target = wsh_align_up(a->held, WSH_ARENA_ROUND_UNIT);
 
     keep = choose_kept_chunk(a, target, limit);
-    for (c = a->others; c != NULL; c = next) {
+    for (c = reversed(a->others); c != NULL; c = next) {
         next = c->next;
         if (c != keep) chunk_free(a, c);
     }
@@ -249,16 +281,24 @@ static void arena_reset(struct wsh_heap *heap)
         keep != NULL && keep->size > WSH_ARENA_FIRST_CHUNK ? keep->size : WSH_ARENA_FIRST_CHUNK);
 }
 
+/* Frees every chunk `a` holds but the embedded first one, oldest first. */
+static WSH_NOINLINE void free_chunks(struct arena *a)
+{
+    struct arena_chunk *c, *next;
+
+    if (a->current != NULL && a->current != &a->first) chunk_free(a, a->current);
+    for (c = reversed(a->others); c != NULL; c = next) {
+        next = c->next;
+        if (c != &a->first) chunk_free(a, c);
+    }
+}
+
 static void arena_destroy(struct wsh_heap *heap)
 {
     struct arena *a = arena_of(heap);
-    struct arena_chunk *c, *next;
 
-    if (a->current != NULL) chunk_free(a, a->current);
-    for (c = a->others; c != NULL; c = next) {
-        next = c->next;
-        chunk_free(a, c);
-    }
+    /* A heap that only ever used its first chunk (most short-lived heaps) frees nothing. */
+    if (WSH_UNLIKELY(a->current != &a->first || a->others != NULL)) free_chunks(a);
     if (!wsh_cache_put(a)) {
         wsh_os_free(a);
         return;
@@ -271,9 +311,14 @@ static void arena_destroy(struct wsh_heap *heap)
 static size_t arena_actual_size(const struct wsh_heap *heap)
 {
     struct arena *a = arena_of((struct wsh_heap *)heap);
-    bool first_unused = a->first_attached && !a->first_used && heap->cur == chunk_data(&a->first);
 
-    return a->held - (first_unused ? a->first.size : 0);
+    return wsh_windows_actual_size(round_used(a), heap->round_peak, heap->trim_size,
+                                   heap->max_size);
+}
+
+size_t wsh_arena_held(const struct wsh_heap *heap)
+{
+    return arena_of((struct wsh_heap *)heap)->held;
 }
 
 const struct wsh_backend_ops wsh_arena_ops = {

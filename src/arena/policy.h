@@ -70,4 +70,58 @@ static inline size_t wsh_arena_suggested_trim(size_t used)
     return size > WSH_ARENA_FIRST_CHUNK ? size : WSH_ARENA_FIRST_CHUNK;
 }
 
+/*
+ * ACTUAL_SIZE as Windows reports it. Windows' heap takes its memory in chunks of 128, 256, 512,
+ * ... bytes, each twice the last, and a reset keeps its first chunks up to trimSize (at least
+ * the first): it reports 128 after WsAlloc(128) on a new heap, 384 after a further WsAlloc(1),
+ * and 128 after a reset with trimSize 0. The arena's own chunks are larger (policy above), so
+ * ACTUAL_SIZE is computed from this model instead: chunks of Windows' sizes, carved in order
+ * from the bytes the heap handed out, with no memory or work behind them (docs/api.md).
+ */
+#define WSH_WINDOWS_CHUNK ((size_t)128) /* Windows' first chunk; each next one doubles */
+
+/* Windows' chunks holding `used` bytes: the least 128 * (2^k - 1) >= used; 0 for 0, and
+ * saturated (a multiple of 8 near SIZE_MAX) when that overflows. */
+static inline size_t wsh_windows_chunks_for(size_t used)
+{
+    size_t q;
+    int k;
+
+    if (used == 0) return 0;
+    q = used / WSH_WINDOWS_CHUNK + (used % WSH_WINDOWS_CHUNK != 0);
+    k = 64 - __builtin_clzll((unsigned long long)q);
+    if (k >= 57) return SIZE_MAX & ~(WSH_ALIGN - 1);
+    return WSH_WINDOWS_CHUNK * (((size_t)1 << k) - 1);
+}
+
+/* Windows' chunks that fit in `limit` bytes: the largest 128 * (2^k - 1) <= limit. */
+static inline size_t wsh_windows_chunks_within(size_t limit)
+{
+    size_t q = limit / WSH_WINDOWS_CHUNK;
+    int k;
+
+    if (q == SIZE_MAX / WSH_WINDOWS_CHUNK) q--; /* q + 1 must not overflow */
+    k = 63 - __builtin_clzll((unsigned long long)(q + 1));
+    return WSH_WINDOWS_CHUNK * (((size_t)1 << k) - 1);
+}
+
+/* ACTUAL_SIZE for a heap that handed out `used` bytes (8-aligned, zero-size blocks counting 8)
+ * since its last reset, whose rounds before used at most `peak` bytes each (0: no round with a
+ * block yet): the chunks this round needs, or the chunks the last reset kept if more, which are
+ * those of the largest round, capped at trimSize's worth (at least the first chunk; uncapped
+ * when trimSize > maxSize, "not trimmed"). */
+static inline size_t wsh_windows_actual_size(size_t used, size_t peak, size_t trim_size,
+                                             size_t max_size)
+{
+    size_t now = wsh_windows_chunks_for(used), kept = wsh_windows_chunks_for(peak);
+
+    if (trim_size <= max_size) {
+        size_t cap = wsh_windows_chunks_within(trim_size);
+
+        if (cap < WSH_WINDOWS_CHUNK) cap = WSH_WINDOWS_CHUNK;
+        if (kept > cap) kept = cap;
+    }
+    return now > kept ? now : kept;
+}
+
 #endif

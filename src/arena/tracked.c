@@ -65,7 +65,8 @@ struct tarena {
     struct tchunk *full;            /* every other chunk with live blocks */
     struct tchunk *q_head, *q_tail; /* the quarantine, oldest first */
     size_t q_size;                  /* bytes of chunks in the quarantine */
-    size_t held;                    /* ACTUAL_SIZE: chunks with live blocks */
+    size_t held;                    /* chunks with live blocks */
+    size_t round_used;              /* bytes the untracked arena would have handed out */
     size_t next_size;               /* size of the next normal chunk */
     uint32_t n_blocks;              /* blocks since the last reset: the next ordinal */
     uint32_t resets;                /* the heap's reset count, kept under list_lock */
@@ -238,6 +239,8 @@ static HRESULT tracked_alloc(struct wsh_heap *heap, size_t size, void **out)
     c->used += span;
     c->n_blocks++;
     wsh_mutex_unlock(list_lock);
+    /* ACTUAL_SIZE counts the blocks as the untracked arena lays them out, without redzones. */
+    a->round_used += size == 0 ? WSH_ALIGN : wsh_align_up(size, WSH_ALIGN);
 
     /* Only the block's own bytes become addressable; ASan keeps the bytes between `size` and
      * the next multiple of 8 poisoned, so even a 1-byte overrun of a 13-byte block is seen. */
@@ -278,6 +281,8 @@ static void tracked_reset(struct wsh_heap *heap)
     int32_t tid = wsh_thread_id();
 
     wsh_assert(heap->magic == WSH_HEAP_MAGIC);
+    if (a->round_used > heap->round_peak) heap->round_peak = a->round_used;
+    a->round_used = 0;
     /* The reset's stack, for descriptions of the blocks it releases (as the guarded backend
      * and memcheck show one). Skip this frame: the stack starts in WsResetHeap. Only this
      * heap's thread changes its chunk lists, so it may look at them without the lock. */
@@ -364,9 +369,16 @@ static void tracked_destroy(struct wsh_heap *heap)
     wsh_os_free(a);
 }
 
-static size_t tracked_actual_size(const struct wsh_heap *heap)
+size_t wsh_arena_tracked_held(const struct wsh_heap *heap)
 {
     return ((const struct tarena *)heap)->held;
+}
+
+/* Windows' figure, as for the untracked arena (policy.h), from the same bytes. */
+static size_t tracked_actual_size(const struct wsh_heap *heap)
+{
+    return wsh_windows_actual_size(((const struct tarena *)heap)->round_used, heap->round_peak,
+                                   heap->trim_size, heap->max_size);
 }
 
 const struct wsh_backend_ops wsh_arena_tracked_ops = {

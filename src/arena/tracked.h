@@ -17,6 +17,10 @@
  * wsh_track_active(); its name is "arena" too. */
 extern const struct wsh_backend_ops wsh_arena_tracked_ops;
 
+/* Bytes of chunks a tracked arena heap holds now for live blocks (redzones included), which
+ * ACTUAL_SIZE (Windows' figure, policy.h) does not show. */
+size_t wsh_arena_tracked_held(const struct wsh_heap *heap);
+
 /* Memcheck's view of a tracked arena: one mempool per heap, keyed by `pool`. Empty without
  * valgrind support; the caller checks wsh_track_memcheck() first. */
 static inline void wsh_track_pool_create(const void *pool, size_t redzone)

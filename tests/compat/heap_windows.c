@@ -11,6 +11,11 @@
 #include <stdio.h>
 #include <string.h>
 
+/* <webservices.h> gives ported code wsheap.h's inline WsAlloc, as <wsheap.h> does. */
+#ifndef WsAlloc
+#error "<webservices.h> lost the inline WsAlloc"
+#endif
+
 /* What a header of the program writes when it does not include webservices.h itself; repeated
  * after the include, the declarations must agree with it. */
 typedef struct _WS_HEAP WS_HEAP;

@@ -45,9 +45,9 @@ session_line=$(grep -n 'SESSION_LINE' "$src" | cut -d: -f1)
 # The report: the two heaps never freed, with sizes, names, the site's stack; nothing else.
 go 0 leak WSHEAP_LEAKS=1 -- leak
 has "$tmp/leak.out" "leak_program: done"
-has "$tmp/leak.err" "==wsheap== LEAK: 2 heaps never freed, holding 8192 bytes (WSHEAP_LEAKS=1), pid "
-has "$tmp/leak.err" "==wsheap== site 1: 2 heaps never freed, holding 8192 bytes"
-has "$tmp/leak.err" "\"session-0\" (arena): maxSize 65536, trimSize 4096, REQUESTED_SIZE 300, ACTUAL_SIZE 4096, 1 reset, created by thread "
+has "$tmp/leak.err" "==wsheap== LEAK: 2 heaps never freed, holding 768 bytes (WSHEAP_LEAKS=1), pid "
+has "$tmp/leak.err" "==wsheap== site 1: 2 heaps never freed, holding 768 bytes"
+has "$tmp/leak.err" "\"session-0\" (arena): maxSize 65536, trimSize 4096, REQUESTED_SIZE 300, ACTUAL_SIZE 384, 1 reset, created by thread "
 has "$tmp/leak.err" "\"session-2\" (arena)"
 lacks "$tmp/leak.err" "session-1"
 lacks "$tmp/leak.err" "temporary"

@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Backends "wsheap", "wsheap-guarded" and "wsheap-guarded-nostack": the real WsCreateHeap /
- * WsAlloc / WsResetHeap / WsFreeHeap through libwsheap.so. All run the same code; the driver
+ * WsAlloc / WsResetHeap / WsFreeHeap through libwsheap.so, every WsAlloc a call to the exported
+ * function (WSHEAP_NO_INLINE_ALLOC: the path of function pointers, dlsym and other languages;
+ * "wsheap-inline" is the default include). All run the same code; the driver
  * starts the guarded rows in a child with WSHEAP_PAGEHEAP=1 (and, for the last one,
  * WSHEAP_STACK_DEPTH=0: the difference between the two guarded rows is what capturing and
  * storing the allocation stacks costs), and each row checks which backend its heaps got.
  */
+#define WSHEAP_NO_INLINE_ALLOC 1
 #include "bench.h"
 #include <string.h>
 

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The bench adapter for the public wsheap API, shared by the "wsheap" and "wsheap-inline"
- * backends: each includes it once, and compiles workload_impl.h's loops around it. A file that
- * defines WSHEAP_INLINE_ALLOC first gets wsheap.h's inline fast path in those loops.
+ * backends: each includes it once, and compiles workload_impl.h's loops around it. A file gets
+ * wsheap.h's inline fast path (the default) in those loops unless it defines
+ * WSHEAP_NO_INLINE_ALLOC first.
  */
 #include <wsheap.h>
 

@@ -14,6 +14,8 @@
 #ifndef WSHEAP_COMPAT_WEBSERVICES_H
 #define WSHEAP_COMPAT_WEBSERVICES_H
 
+/* Brings WsAlloc's inline fast path along (wsheap.h; WSHEAP_NO_INLINE_ALLOC before this include
+ * turns it off), so that ported code gets the same speed as code written for wsheap. */
 #include <wsheap.h>
 
 /* The struct tags as Windows spells them, for forward declarations such as
