@@ -158,6 +158,25 @@ WSHEAP_API int wsheap_describe_address(const void *p, char *buf, size_t len);
  * a negative `fd`; WS_E_INVALID_OPERATION, writing nothing, when WSHEAP_STATS is not 1. */
 WSHEAP_API HRESULT wsheap_print_stats(int fd);
 
+/* --- Crash reporters -------------------------------------------------------------------------- */
+
+/* Receives a guarded-backend fault report whole, before wsheap ends the process (or, with
+ * WSHEAP_HALT_ON_ERROR=0, goes on): `text` is the text report (ending with its SUMMARY line) and
+ * `json` the same report as one JSON object (schema "wsheap-report/1", docs/reports.md), each
+ * NUL-terminated, `*_len` bytes long without the NUL, cut at 64 KiB. Both live in static
+ * storage that the next report reuses: copy what is kept. Runs in the SIGSEGV handler of the
+ * faulting thread (or in the WsResetHeap/WsFreeHeap that found a corruption), on wsheap's own
+ * report stack, with other reports waiting: it must be async-signal-safe (no malloc, no stdio,
+ * no locks that the interrupted code may hold; write(2), open(2) and memcpy are fine), must not
+ * touch guarded memory, and should return promptly. Suppressed errors and repeats are not
+ * passed. */
+typedef void (*wsheap_report_callback)(const char *text, size_t text_len, const char *json,
+                                       size_t json_len, void *arg);
+
+/* Sets the callback (NULL: none) and the `arg` it is given, replacing the previous one. Set it
+ * once, at start-up: a change during a report may be seen by that report or not. Thread-safe. */
+WSHEAP_API void wsheap_set_report_callback(wsheap_report_callback callback, void *arg);
+
 /* --- The inline fast path (the default) ------------------------------------------------------- */
 
 /* In a program that includes this header, WsAlloc is a macro whose common case (a live heap

@@ -12,6 +12,7 @@
 
 #include "internal.h"
 #include "os.h"
+#include "out.h"
 
 #define ERROR_MAGIC    0x57534552u      /* "WSER" while live */
 #define DEFAULT_LANGID ((LANGID)0x0409) /* en-US */
@@ -174,8 +175,11 @@ HRESULT wsh_fail(WS_ERROR *error, HRESULT hr, const char *fmt, ...)
 
 void wsh_warn(const char *message)
 {
-    char line[MESSAGE_MAX + 32];
-    int n = snprintf(line, sizeof line, "wsheap: warning: %s\n", message);
+    char line[MESSAGE_MAX + 64], prefix[WSH_PREFIX_MAX];
+    int n;
+
+    wsh_format_prefix(prefix); /* "==wsheap==<pid>== ", as every line wsheap writes */
+    n = snprintf(line, sizeof line, "%swarning: %s\n", prefix, message);
 
     if (n > 0)
         (void)!write(STDERR_FILENO, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);

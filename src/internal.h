@@ -78,11 +78,17 @@ struct wsh_options {
     bool inject;                   /* derived: WSHEAP_FAIL_AT, _SITE or _RECORD is set (fail.h) */
     unsigned leaks_exitcode;       /* WSHEAP_LEAKS_EXITCODE: exit status on leaks; 0 = leave it */
     struct wsh_fail_options fail;  /* WSHEAP_FAIL_* */
+    /* Reports (docs/reports.md). */
+    const char *log_path;     /* WSHEAP_LOG_PATH: reports go to <log_path>.<pid>; NULL: stderr */
+    bool report_json;         /* WSHEAP_REPORT_FORMAT=json: one JSON object per report */
+    bool halt_on_error;       /* WSHEAP_HALT_ON_ERROR (default 1); 0: keep going */
+    int exitcode;             /* WSHEAP_EXITCODE 0..255; -1: unset */
+    const char *suppressions; /* WSHEAP_SUPPRESSIONS: suppression file; NULL */
 };
 
 /* Looks an environment variable up; NULL when unset. */
 typedef const char *wsh_getenv_fn(const char *name);
-/* Receives one warning line (without the "wsheap: warning: " prefix or newline). */
+/* Receives one warning line (without the "==wsheap==<pid>== warning: " prefix or newline). */
 typedef void wsh_warn_fn(const char *message);
 
 /* Pure: fills `out` with the defaults, then applies every WSHEAP_* variable found through
@@ -236,7 +242,7 @@ size_t wsh_name_escape(const char *name, char *dst, size_t dst_size);
  * If the string cannot be stored (out of memory), the error object is left as it was. */
 HRESULT wsh_fail(WS_ERROR *error, HRESULT hr, const char *fmt, ...) WSH_PRINTF(3, 4);
 
-/* Writes "wsheap: warning: <message>\n" to stderr with one write(2). */
+/* Writes "==wsheap==<pid>== warning: <message>\n" to stderr with one write(2). */
 void wsh_warn(const char *message);
 
 #endif

@@ -6,8 +6,8 @@
  * neither an option nor one of the project's own test variables prints one warning, with the
  * nearest option's name when one is close. WSHEAP_HELP alone is also read when the library is
  * loaded (a constructor), so the table is printed even by a program that creates no heap.
- * Two options name a file, both for failure injection's record and log (WSHEAP_FAIL_RECORD,
- * WSHEAP_FAIL_LOG); every report goes to standard error.
+ * Four options name a file: failure injection's record and log (WSHEAP_FAIL_RECORD,
+ * WSHEAP_FAIL_LOG), the reports' file (WSHEAP_LOG_PATH) and the suppressions (WSHEAP_SUPPRESSIONS).
  */
 #define _GNU_SOURCE
 #include <ctype.h>
@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "out.h"
 
 #define MIB ((size_t)1 << 20)
 
@@ -196,6 +197,41 @@ static bool parse_fail_log(const char *text, struct wsh_options *o)
     return true;
 }
 
+static bool parse_log_path(const char *text, struct wsh_options *o)
+{
+    if (text[0] == '\0') return false;
+    o->log_path = text;
+    return true;
+}
+
+static bool parse_report_format(const char *text, struct wsh_options *o)
+{
+    if (strcmp(text, "text") != 0 && strcmp(text, "json") != 0) return false;
+    o->report_json = text[0] == 'j';
+    return true;
+}
+
+static bool parse_halt_on_error(const char *text, struct wsh_options *o)
+{
+    return parse_flag(text, &o->halt_on_error);
+}
+
+static bool parse_exitcode(const char *text, struct wsh_options *o)
+{
+    unsigned long v;
+
+    if (!parse_number(text, 0, 255, &v)) return false;
+    o->exitcode = (int)v;
+    return true;
+}
+
+static bool parse_suppressions(const char *text, struct wsh_options *o)
+{
+    if (text[0] == '\0') return false;
+    o->suppressions = text;
+    return true;
+}
+
 /* Every WSHEAP_* variable, one row each; README.md's table mirrors WSHEAP_HELP=1 output. */
 static const struct option_desc {
     const char *env;
@@ -245,6 +281,22 @@ static const struct option_desc {
      parse_fail_record},
     {"WSHEAP_FAIL_LOG", "file: append each injected failure, with its stack (default none)",
      parse_fail_log},
+    {"WSHEAP_LOG_PATH",
+     "path P: write each report, statistics and leak report to P.PID instead of stderr "
+     "(default none)",
+     parse_log_path},
+    {"WSHEAP_REPORT_FORMAT", "text | json: one JSON object per report, on one line (default text)",
+     parse_report_format},
+    {"WSHEAP_HALT_ON_ERROR",
+     "1: the first error ends the process | 0: report each distinct error once and go on "
+     "(default 1)",
+     parse_halt_on_error},
+    {"WSHEAP_EXITCODE",
+     "exit status after an error, 0..255 (default: death by SIGSEGV; 1 with "
+     "WSHEAP_HALT_ON_ERROR=0)",
+     parse_exitcode},
+    {"WSHEAP_SUPPRESSIONS", "file of KIND:PATTERN lines: errors not to report (default none)",
+     parse_suppressions},
     {"WSHEAP_VERBOSE", "1: print the options in effect on first use (default 0)", parse_verbose},
     {"WSHEAP_HELP", "1: print this table when the library is loaded (default 0)", parse_help},
 };
@@ -266,6 +318,8 @@ void wsh_options_load(wsh_getenv_fn *get, wsh_warn_fn *warn, struct wsh_options 
     out->quarantine_size = 1024 * MIB;
     out->symbolize = true;
     out->leaks = -1; /* unset: follows the backend, below */
+    out->halt_on_error = true;
+    out->exitcode = -1;
 
     for (size_t i = 0; i < N_OPTIONS; i++) {
         const char *text = get(option_table[i].env);
@@ -388,20 +442,27 @@ static void print_help(int fd)
 
 static void print_in_effect(int fd, const struct wsh_options *o)
 {
-    char line[512];
-    int n = snprintf(line, sizeof line,
-                     "wsheap: options: backend=%s backward=%d unaligned=%d stack_depth=%u "
-                     "quarantine_mb=%zu symbolize=%d stats=%d leaks=%d leaks_exitcode=%u "
-                     "fail_at=%s%llu fail_site=%016llx%s fail_kind=%s fail_persistent=%d\n",
-                     o->backend == WSH_BACKEND_GUARDED ? "guarded" : "arena", o->backward,
-                     o->unaligned, o->stack_depth, o->quarantine_size / MIB, o->symbolize, o->stats,
-                     o->leaks, o->leaks_exitcode,
-                     o->fail.at_calls == WSH_FAIL_CALLS_ALLOC    ? "alloc:"
-                     : o->fail.at_calls == WSH_FAIL_CALLS_CREATE ? "create:"
-                                                                 : "",
-                     (unsigned long long)o->fail.at, (unsigned long long)o->fail.site,
-                     o->fail.site_set ? "" : "(none)", o->fail.quota ? "quota" : "oom",
-                     o->fail.persistent);
+    char line[1024], prefix[WSH_PREFIX_MAX];
+    int n;
+
+    wsh_format_prefix(prefix);
+    n = snprintf(line, sizeof line,
+                 "%soptions: backend=%s backward=%d unaligned=%d stack_depth=%u "
+                 "quarantine_mb=%zu symbolize=%d stats=%d leaks=%d leaks_exitcode=%u "
+                 "fail_at=%s%llu fail_site=%016llx%s fail_kind=%s fail_persistent=%d "
+                 "log_path=%s report_format=%s halt_on_error=%d exitcode=%d "
+                 "suppressions=%s\n",
+                 prefix, o->backend == WSH_BACKEND_GUARDED ? "guarded" : "arena", o->backward,
+                 o->unaligned, o->stack_depth, o->quarantine_size / MIB, o->symbolize, o->stats,
+                 o->leaks, o->leaks_exitcode,
+                 o->fail.at_calls == WSH_FAIL_CALLS_ALLOC    ? "alloc:"
+                 : o->fail.at_calls == WSH_FAIL_CALLS_CREATE ? "create:"
+                                                             : "",
+                 (unsigned long long)o->fail.at, (unsigned long long)o->fail.site,
+                 o->fail.site_set ? "" : "(none)", o->fail.quota ? "quota" : "oom",
+                 o->fail.persistent, o->log_path != NULL ? o->log_path : "(none)",
+                 o->report_json ? "json" : "text", o->halt_on_error, o->exitcode,
+                 o->suppressions != NULL ? o->suppressions : "(none)");
 
     if (n > 0) write_all(fd, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
 }
@@ -417,6 +478,7 @@ static struct wsh_options process_options;
 static pthread_once_t process_options_once = PTHREAD_ONCE_INIT;
 static bool help_printed; /* by print_help_at_load: the first use does not print it again */
 static char record_path[4096], log_path[4096]; /* the process's WSHEAP_FAIL_RECORD and _LOG */
+static char report_path[4096], suppressions_path[4096]; /* WSHEAP_LOG_PATH, _SUPPRESSIONS */
 
 /* Points *path at a copy of itself in `buf`, so that the program's later setenv or putenv
  * cannot change it; a name too long for `buf` is dropped with a warning. */
@@ -439,6 +501,9 @@ static void load_process_options(void)
     wsh_options_load(env_lookup, wsh_warn, &process_options);
     keep_path(&process_options.fail.record, record_path, sizeof record_path, "WSHEAP_FAIL_RECORD");
     keep_path(&process_options.fail.log, log_path, sizeof log_path, "WSHEAP_FAIL_LOG");
+    keep_path(&process_options.log_path, report_path, sizeof report_path, "WSHEAP_LOG_PATH");
+    keep_path(&process_options.suppressions, suppressions_path, sizeof suppressions_path,
+              "WSHEAP_SUPPRESSIONS");
     process_options.inject = process_options.fail.at != 0 || process_options.fail.site_set ||
                              process_options.fail.record != NULL;
     if (getauxval(AT_SECURE) == 0) wsh_options_check_names((const char *const *)environ, wsh_warn);

@@ -21,8 +21,8 @@
 #include "stack/stack.h"
 #include "stack/symbolize.h"
 #include "stats.h"
+#include "suppress.h"
 
-#define PREFIX       "==wsheap== "
 #define NAMES_KEPT   3 /* distinct heap names listed per site */
 #define LEAKS_LISTED 8 /* leaked heaps listed one by one per site */
 #define SITE_BUCKETS 256
@@ -577,10 +577,10 @@ static void out_names(struct wsh_out *o, const struct site_view *v)
  * The suggestion for one site. The arena keeps, at a reset, one chunk of up to trimSize bytes
  * (never less than its first chunk) sized to the round plus a quarter; a round that fits that
  * chunk makes no system allocation. So trimSize is what lets a reset keep the chunk for the
- * 95th-percentile round in aligned bytes (wsh_arena_suggested_trim, from the arena's own policy):
- * rounds up to that size then run without system allocations, and the rare larger round costs
- * an allocation instead of keeping its memory for good. maxSize gets twice the largest round,
- * as headroom that still stops a runaway message.
+ * 95th-percentile round in aligned bytes (wsh_arena_suggested_trim, from the arena's own
+ * policy): rounds up to that size then run without system allocations, and the rare larger
+ * round costs an allocation instead of keeping its memory for good. maxSize gets twice the
+ * largest round, as headroom that still stops a runaway message.
  */
 static void out_suggestion(struct wsh_out *o, const struct site_view *v)
 {
@@ -588,17 +588,16 @@ static void out_suggestion(struct wsh_out *o, const struct site_view *v)
     size_t c95, trim, max;
 
     if (t->n_rounds == 0) {
-        wsh_out_printf(o,
-                       PREFIX "  suggested: nothing (no heap from this site allocated anything)\n");
+        wsh_out_logf(o, "  suggested: nothing (no heap from this site allocated anything)\n");
         return;
     }
     c95 = percentile(&t->consumed, t->n_rounds, 95, t->consumed_max);
     trim = wsh_arena_suggested_trim(c95);
     max = t->round_max > SIZE_MAX / 2 ? SIZE_MAX : power_of_two_above(2 * t->round_max);
-    wsh_out_printf(o, PREFIX "  suggested trimSize %zu, maxSize %zu\n", trim, max);
-    wsh_out_printf(
-        o, PREFIX "  why: 95%% of rounds used at most %zu bytes (8-byte aligned; the largest %zu)",
-        c95, t->consumed_max);
+    wsh_out_logf(o, "  suggested trimSize %zu, maxSize %zu\n", trim, max);
+    wsh_out_logf(o,
+                 "  why: 95%% of rounds used at most %zu bytes (8-byte aligned; the largest %zu)",
+                 c95, t->consumed_max);
     if (trim == WSH_ARENA_FIRST_CHUNK)
         wsh_out_printf(o,
                        ", which fit the %zu-byte first chunk a reset always keeps, so trimSize %zu "
@@ -637,26 +636,26 @@ static void print_stats(int fd)
         live += views[i].n_live;
     }
     wsh_out_start_fd(&o, fd, WRITE_BUDGET_MS);
-    wsh_out_printf(&o,
-                   PREFIX "heap statistics by creation site (WSHEAP_STATS=1), pid %ld: %zu site%s, "
-                          "%" PRIu64 " heap%s created, %" PRIu64 " live\n",
-                   (long)getpid(), n_views, plural(n_views), created, plural(created), live);
-    wsh_out_printf(&o, PREFIX "site  heaps  live     allocs  resets   round max   round p95  "
-                              "ACTUAL peak  quota  sys allocs  steady  name\n");
+    wsh_out_logf(&o,
+                 "heap statistics by creation site (WSHEAP_STATS=1), pid %ld: %zu site%s, "
+                 "%" PRIu64 " heap%s created, %" PRIu64 " live\n",
+                 (long)getpid(), n_views, plural(n_views), created, plural(created), live);
+    wsh_out_logf(&o, "site  heaps  live     allocs  resets   round max   round p95  "
+                     "ACTUAL peak  quota  sys allocs  steady  name\n");
     for (size_t i = 0; i < n_views; i++) {
         const struct site_view *v = &views[i];
         const struct totals *t = &v->t;
         char shown[WSH_NAME_SHOWN_MAX];
 
         wsh_name_escape(v->names[0][0] != '\0' ? v->names[0] : "-", shown, sizeof shown);
-        wsh_out_printf(&o,
-                       PREFIX "%4u %6" PRIu64 " %5" PRIu64 " %10" PRIu64 " %7" PRIu64
-                              " %11zu %11zu %12zu %6" PRIu64 " %11" PRIu64 " %7" PRIu64 "  %s%s\n",
-                       v->number, t->n_created, v->n_live,
-                       (t->n_allocs + ALLOC_UNIT / 2) / ALLOC_UNIT, t->n_resets, t->round_max,
-                       percentile(&t->requested, t->n_rounds, 95, t->round_max), t->actual_peak,
-                       t->n_quota_failures, t->n_sys_allocs, t->n_sys_steady, shown,
-                       v->names[1][0] != '\0' ? " ..." : "");
+        wsh_out_logf(&o,
+                     "%4u %6" PRIu64 " %5" PRIu64 " %10" PRIu64 " %7" PRIu64
+                     " %11zu %11zu %12zu %6" PRIu64 " %11" PRIu64 " %7" PRIu64 "  %s%s\n",
+                     v->number, t->n_created, v->n_live,
+                     (t->n_allocs + ALLOC_UNIT / 2) / ALLOC_UNIT, t->n_resets, t->round_max,
+                     percentile(&t->requested, t->n_rounds, 95, t->round_max), t->actual_peak,
+                     t->n_quota_failures, t->n_sys_allocs, t->n_sys_steady, shown,
+                     v->names[1][0] != '\0' ? " ..." : "");
     }
     for (size_t i = 0, end = 0; i < n_views; i = end) {
         if (z != NULL) { /* the next batch: sites whose stacks fit together */
@@ -670,22 +669,22 @@ static void print_stats(int fd)
         for (; i < end; i++) {
             const struct site_view *v = &views[i];
 
-            wsh_out_printf(&o, PREFIX "site %u: ", v->number);
+            wsh_out_logf(&o, "site %u: ", v->number);
             out_names(&o, v);
             wsh_out_printf(&o, " (%s), created with maxSize %zu, trimSize %zu%s\n", v->backend,
                            v->max_size, v->trim_size, v->sizes_vary ? " (and other sizes)" : "");
-            wsh_out_printf(&o,
-                           PREFIX "  %" PRIu64 " round%s with allocations; %" PRIu64
-                                  " system allocation%s, %" PRIu64
-                                  " of them after each heap's first round\n",
-                           v->t.n_rounds, plural(v->t.n_rounds), v->t.n_sys_allocs,
-                           plural(v->t.n_sys_allocs), v->t.n_sys_steady);
+            wsh_out_logf(&o,
+                         "  %" PRIu64 " round%s with allocations; %" PRIu64
+                         " system allocation%s, %" PRIu64
+                         " of them after each heap's first round\n",
+                         v->t.n_rounds, plural(v->t.n_rounds), v->t.n_sys_allocs,
+                         plural(v->t.n_sys_allocs), v->t.n_sys_steady);
             out_suggestion(&o, v);
-            wsh_out_printf(&o, PREFIX "  created at:\n");
+            wsh_out_logf(&o, "  created at:\n");
             if (z != NULL) wsh_sym_print(&o, z, v->first, v->n_frames, "  ");
         }
     }
-    wsh_out_printf(&o, PREFIX "END heap statistics\n");
+    wsh_out_logf(&o, "END heap statistics\n");
     wsh_out_flush(&o);
     wsh_sym_unmap(z);
     free(views);
@@ -745,22 +744,81 @@ out:
     return leaks;
 }
 
-/* Prints the heaps never freed; returns how many there are (nothing is printed for none). */
+/* Whether frames [first, first + n) of `z` match a "leak:" suppression: a function name or a
+ * module basename. */
+static bool stack_suppressed(const struct wsh_symbolizer *z, size_t first, size_t n)
+{
+    for (size_t i = first; i < first + n; i++) {
+        const struct wsh_sym_frame *f = &z->frames[i];
+
+        for (uint32_t k = 0; k < f->n_names; k++) {
+            const struct wsh_sym_name *name = &z->names[f->first_name + k];
+
+            if (name->func != UINT32_MAX && wsh_suppress_match("leak", z->pool + name->func) != 0)
+                return true;
+        }
+        if (f->module >= 0) {
+            const char *path = z->modules[f->module].path, *base = strrchr(path, '/');
+
+            if (wsh_suppress_match("leak", base != NULL ? base + 1 : path) != 0) return true;
+        }
+    }
+    return false;
+}
+
+/* Drops from leaks[0..*n) the heaps whose creation stack a "leak:" suppression matches (one
+ * symbolizer run per site, at exit, only when suppressions are loaded); returns how many. */
+static size_t drop_suppressed(struct leak *leaks, size_t *n, struct wsh_symbolizer *z)
+{
+    size_t kept = 0, dropped = 0;
+
+    for (size_t i = 0; i < *n;) {
+        size_t end = i, first, n_frames;
+        bool drop = false;
+
+        while (end < *n && leaks[end].site == leaks[i].site)
+            end++;
+        wsh_sym_reset(z);
+        if (add_to_batch(z, leaks[i].stack, &first, &n_frames)) {
+            wsh_sym_find_modules(z);
+            if (wsh_options()->symbolize) wsh_sym_symbolize(z, SYMBOLIZE_MS);
+            drop = stack_suppressed(z, first, n_frames);
+        }
+        for (; i < end; i++)
+            if (drop)
+                dropped++;
+            else
+                leaks[kept++] = leaks[i];
+    }
+    *n = kept;
+    return dropped;
+}
+
+/* Prints the heaps never freed that no "leak:" suppression matches (those are counted in one
+ * line); returns how many were listed (nothing is printed for none). */
 static size_t print_leaks(int fd)
 {
     struct wsh_symbolizer *z = NULL;
     struct wsh_out o;
-    size_t n, held = 0, batch_end = 0;
+    size_t n, held = 0, batch_end = 0, suppressed = 0;
     struct leak *leaks = snapshot_leaks(&n);
 
     if (n == 0) goto done;
     z = wsh_sym_map(); /* NULL: the sites are printed without stacks */
+    wsh_suppress_load();
+    if (z != NULL && wsh_suppress_active()) suppressed = drop_suppressed(leaks, &n, z);
+    if (suppressed > 0) {
+        wsh_out_start_fd(&o, fd, WRITE_BUDGET_MS);
+        wsh_out_logf(&o, "%zu heap%s never freed not listed: suppressed (WSHEAP_SUPPRESSIONS)\n",
+                     suppressed, suppressed == 1 ? "" : "s");
+        wsh_out_flush(&o);
+    }
+    if (n == 0) goto done;
     for (size_t i = 0; i < n; i++)
         held += leaks[i].actual;
     wsh_out_start_fd(&o, fd, WRITE_BUDGET_MS);
-    wsh_out_printf(
-        &o, PREFIX "LEAK: %zu heap%s never freed, holding %zu bytes (WSHEAP_LEAKS=1), pid %ld\n", n,
-        n == 1 ? "" : "s", held, (long)getpid());
+    wsh_out_logf(&o, "LEAK: %zu heap%s never freed, holding %zu bytes (WSHEAP_LEAKS=1), pid %ld\n",
+                 n, n == 1 ? "" : "s", held, (long)getpid());
     for (size_t i = 0; i < n;) {
         size_t end = i, site_held = 0;
 
@@ -777,13 +835,13 @@ static size_t print_leaks(int fd)
         }
         while (end < n && leaks[end].site == leaks[i].site)
             site_held += leaks[end++].actual;
-        wsh_out_printf(&o, PREFIX "site %u: %zu heap%s never freed, holding %zu bytes\n",
-                       leaks[i].site, end - i, end - i == 1 ? "" : "s", site_held);
+        wsh_out_logf(&o, "site %u: %zu heap%s never freed, holding %zu bytes\n", leaks[i].site,
+                     end - i, end - i == 1 ? "" : "s", site_held);
         for (size_t k = i; k < end && k < i + LEAKS_LISTED; k++) {
             const struct leak *l = &leaks[k];
             char shown[WSH_NAME_SHOWN_MAX];
 
-            wsh_out_printf(&o, PREFIX "  heap 0x%" PRIxPTR, l->handle);
+            wsh_out_logf(&o, "  heap 0x%" PRIxPTR, l->handle);
             wsh_name_escape(l->name, shown, sizeof shown);
             if (l->name[0] != '\0') wsh_out_printf(&o, " \"%s\"", shown);
             wsh_out_printf(&o,
@@ -793,12 +851,12 @@ static size_t print_leaks(int fd)
                            l->n_resets, plural(l->n_resets), l->tid);
         }
         if (end - i > LEAKS_LISTED)
-            wsh_out_printf(&o, PREFIX "  ... and %zu more\n", end - i - LEAKS_LISTED);
-        wsh_out_printf(&o, PREFIX "  created at:\n");
+            wsh_out_logf(&o, "  ... and %zu more\n", end - i - LEAKS_LISTED);
+        wsh_out_logf(&o, "  created at:\n");
         if (z != NULL) wsh_sym_print(&o, z, leaks[i].first, leaks[i].n_frames, "  ");
         i = end;
     }
-    wsh_out_printf(&o, PREFIX "END leak report\n");
+    wsh_out_logf(&o, "END leak report\n");
     wsh_out_flush(&o);
 done:
     wsh_sym_unmap(z);
@@ -817,7 +875,8 @@ HRESULT wsheap_print_stats(int fd)
 }
 
 /*
- * At exit: the statistics, then the leak report. A destructor rather than atexit, so that it
+ * At exit: the statistics, then the leak report, on stderr or each in WSHEAP_LOG_PATH's file
+ * (out.h: one stderr line says where it went). A destructor rather than atexit, so that it
  * runs after the program's own atexit handlers and destructors (which may free heaps): the
  * library's destructors run after the program's. With WSHEAP_LEAKS_EXITCODE set and a leak
  * found, the process ends here with that status (stdio flushed; later destructors skipped).
@@ -828,9 +887,26 @@ __attribute__((destructor)) static void stats_at_exit(void)
 
     if (!atomic_load(&registry_started)) return;
     options = wsh_options();
-    if (options->stats) print_stats(STDERR_FILENO);
-    if (options->leaks && print_leaks(STDERR_FILENO) > 0 && options->leaks_exitcode != 0) {
-        fflush(NULL);
-        _exit((int)options->leaks_exitcode);
+    if (options->stats) {
+        int fd = wsh_out_open_report(options->log_path, "the heap statistics");
+
+        print_stats(fd);
+        wsh_out_close_report(fd);
+    }
+    if (options->leaks) {
+        /* The destination is opened only when there is something to write. */
+        size_t n_leaks;
+        struct leak *leaks = snapshot_leaks(&n_leaks);
+        int fd;
+
+        free(leaks);
+        if (n_leaks == 0) return;
+        fd = wsh_out_open_report(options->log_path, "the leak report");
+        n_leaks = print_leaks(fd);
+        wsh_out_close_report(fd);
+        if (n_leaks > 0 && options->leaks_exitcode != 0) {
+            fflush(NULL);
+            _exit((int)options->leaks_exitcode);
+        }
     }
 }

@@ -799,9 +799,9 @@ static void test_redzone_only_when_the_mapping_budget_runs_out(void **state)
     wsh_guarded_get_stats(&st);
     assert_int_equal(st.redzone_blocks, redzone_before + 40);
     /* One warning, however many blocks degraded. */
-    assert_non_null(strstr(err, "wsheap: warning:"));
+    assert_non_null(strstr(err, "== warning:"));
     assert_non_null(strstr(err, "vm.max_map_count"));
-    assert_null(strstr(strstr(err, "wsheap: warning:") + 1, "wsheap: warning:"));
+    assert_null(strstr(strstr(err, "== warning:") + 1, "== warning:"));
 
     /* A redzone block's overrun is found by the check. */
     assert_true(wsh_guarded_check((struct wsh_heap *)run.heap, &f));

@@ -3,7 +3,8 @@
  * Death tests of the guarded backend's fault handling in hostile situations (issue 9, items
  * 12, 13, 14 and 16): a fault on a small thread stack or on a language runtime's small
  * alternate signal stack, a crash reporter that forwards faults back to wsheap's handler,
- * stderr a full pipe that nobody reads, and a second fault in the thread writing a report.
+ * stderr a full pipe that nobody reads (with and without WSHEAP_LOG_PATH), and a second fault in
+ * the thread writing a report.
  * Each case runs in a forked child (cmocka's own SIGSEGV handler rules in the test process)
  * that arms alarm(): a child that hangs or loops dies by SIGALRM instead of SIGSEGV, and the
  * test fails. The parent also checks how long the child took.
@@ -229,6 +230,17 @@ static void full_pipe_overrun(void *arg)
     _exit(95);
 }
 
+/* The same full stderr pipe, with WSHEAP_LOG_PATH (issue 13): the line saying where the report
+ * went gives up on the pipe after its own bound, and the report is written whole to the file,
+ * named in `log_base` (the child's pid is appended). */
+static char log_base[PATH_MAX];
+
+static void full_pipe_overrun_logged(void *arg)
+{
+    setenv("WSHEAP_LOG_PATH", log_base, 1); /* read at the child's first guarded heap */
+    full_pipe_overrun(arg);
+}
+
 /* Item 16: a signal handler that touches a guard page runs while the thread writes a report
  * (a corrupted-slack report from WsResetHeap, outside any SIGSEGV handler); the report's line
  * hook raises the signal after the first line, deterministically. */
@@ -383,6 +395,32 @@ static void test_full_stderr_pipe_does_not_hang(void **state)
     expect_sigsegv_within(run(full_pipe_overrun), 15000);
 }
 
+static void test_full_stderr_pipe_with_log_path(void **state)
+{
+    char path[PATH_MAX + 32];
+    pid_t pid = 0;
+    long start = now_ms();
+    int status;
+    FILE *f;
+    static char file[OUT_SIZE];
+    size_t n;
+
+    (void)state;
+    snprintf(log_base, sizeof log_base, "%s/hostile-log", P_tmpdir);
+    status = run_in_child_raw(full_pipe_overrun_logged, NULL, out, sizeof out, &pid);
+    elapsed_ms = now_ms() - start;
+    expect_sigsegv_within(status, 15000);
+    snprintf(path, sizeof path, "%s.%d", log_base, (int)pid);
+    f = fopen(path, "r");
+    if (f == NULL) fail_with_output(out, "no report file %s", path);
+    n = fread(file, 1, sizeof file - 1, f);
+    file[n] = '\0';
+    fclose(f);
+    unlink(path);
+    expect_text(file, "== ERROR: heap-buffer-overflow WRITE at 0x");
+    expect_text(file, "== END\nSUMMARY: wsheap: heap-buffer-overflow ");
+}
+
 static void test_fault_while_reporting_dies_at_once(void **state)
 {
     (void)state;
@@ -402,6 +440,7 @@ int main(void)
         cmocka_unit_test(test_forwarded_foreign_fault_ends),
         cmocka_unit_test(test_forwarder_does_not_hide_overrun),
         cmocka_unit_test(test_full_stderr_pipe_does_not_hang),
+        cmocka_unit_test(test_full_stderr_pipe_with_log_path),
         cmocka_unit_test(test_fault_while_reporting_dies_at_once),
     };
 

@@ -294,8 +294,7 @@ static void test_no_name_outside_symbol_extent(void **state)
     expect_in_section(out, "block allocated by thread", "in report_nodebug_alloc ");
 }
 
-/* --- The program run from a long path ----------------------------------------------------------
- */
+/* --- The program run from a long path --------------------------------------------------------- */
 
 static int long_path_child(void)
 {

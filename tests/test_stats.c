@@ -51,6 +51,7 @@ static char *stats_text(void)
     assert_non_null(text);
     assert_int_equal(pread(fileno(f), text, (size_t)size, 0), size);
     fclose(f);
+    drop_report_pids(text); /* "==wsheap==<pid>== " -> "==wsheap== " */
     return text;
 }
 

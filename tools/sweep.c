@@ -156,6 +156,18 @@ static void strip_newline(char *line)
         line[--n] = '\0';
 }
 
+/* Rewrites a line of wsheap's, "==wsheap==<pid>== ...", as "==wsheap== ..." in place. */
+static void drop_pid(char *line)
+{
+    size_t d = 10;
+
+    if (strncmp(line, "==wsheap==", 10) != 0) return;
+    while (line[d] >= '0' && line[d] <= '9')
+        d++;
+    if (d > 10 && line[d] == '=' && line[d + 1] == '=')
+        memmove(line + 10, line + d + 2, strlen(line + d + 2) + 1);
+}
+
 /* `word` quoted for a POSIX shell: as is when it needs no quoting, else in single quotes. */
 static char *shell_quote(const char *word)
 {
@@ -289,6 +301,7 @@ static void read_leaks(const char *err_path, struct leaks *leaks)
         unsigned long site, n;
 
         strip_newline(line);
+        drop_pid(line);
         if (strncmp(line, "==wsheap== LEAK:", 16) == 0) in_report = true;
         if (!in_report) continue;
         if (in_stack && strncmp(line, "  #", 3) == 0) {
@@ -349,6 +362,7 @@ static char *first_report(const char *err_path)
     if (f == NULL) return NULL;
     while (found == NULL && getline(&line, &cap, f) > 0) {
         strip_newline(line);
+        drop_pid(line);
         if (strncmp(line, "==wsheap== ERROR: ", 18) == 0) found = xstrdup(line + 18);
     }
     free(line);

@@ -74,6 +74,16 @@ static const struct flag flags[] = {
     {"stack-depth", "WSHEAP_STACK_DEPTH", NULL, NULL, "N: frames kept per stack, 0..64"},
     {"quarantine-mb", "WSHEAP_QUARANTINE_MB", NULL, NULL,
      "N: MiB of released guarded address space kept unused before reuse"},
+    {"log-path", "WSHEAP_LOG_PATH", NULL, NULL,
+     "P: reports, statistics and leak report go to P.<pid>, not stderr"},
+    {"json-reports", "WSHEAP_REPORT_FORMAT", "json", NULL,
+     "fault reports as one JSON object per line (docs/reports.md)"},
+    {"keep-going", "WSHEAP_HALT_ON_ERROR", "0", "WSHEAP_PAGEHEAP=1",
+     "report each distinct error once and go on; exit 1 at the end if any (implies --pageheap)"},
+    {"suppressions", "WSHEAP_SUPPRESSIONS", NULL, NULL,
+     "FILE: KIND:PATTERN lines, errors not to report (leak:PATTERN for leaks)"},
+    {"exitcode", "WSHEAP_EXITCODE", NULL, NULL,
+     "N: exit status after an error (default: death by SIGSEGV; 1 with --keep-going)"},
     {"verbose", "WSHEAP_VERBOSE", "1", NULL,
      "print the settings (here) and the options in effect (library)"},
 };
@@ -118,9 +128,13 @@ static void usage(FILE *out)
           "An option's value follows it, as --stack-depth 8 or --stack-depth=8.\n\n",
           out);
     for (size_t i = 0; i < N_FLAGS; i++) {
+        /* An option's value is named by its help's first word ("N: ...", "FILE: ..."). */
+        const char *colon = flags[i].value ? NULL : strchr(flags[i].help, ':');
+        int n = colon != NULL ? (int)(colon - flags[i].help) : 0;
         char left[40];
 
-        snprintf(left, sizeof left, "--%s%s", flags[i].name, flags[i].value ? "" : " N");
+        snprintf(left, sizeof left, "--%s%s%.*s", flags[i].name, n > 0 ? " " : "", n,
+                 flags[i].help);
         fprintf(out, "  %-20s %s [%s]\n", left, flags[i].help, flags[i].env);
     }
     fprintf(

@@ -150,14 +150,15 @@ bool wsh_guarded_check(struct wsh_heap *heap, struct wsh_fault *out)
     return ok;
 }
 
-/* Reports corruption found by `who` (already described in `f`) and kills the process. */
-static WSH_COLD _Noreturn void die_corrupted(struct wsh_fault *f, const char *who, uint32_t stack)
+/* Reports corruption found by `who` (already described in `f`) and kills the process; in
+ * keep-going mode (WSHEAP_HALT_ON_ERROR=0) returns, and the caller's release goes on. */
+static WSH_COLD void die_corrupted(struct wsh_fault *f, const char *who, uint32_t stack)
 {
     f->found_by = who;
     f->release_stack = stack;
     f->release_tid = wsh_thread_id();
-    wsh_report(f, NULL, atomic_load_explicit(&wsh_report_symbolize, memory_order_relaxed));
-    wsh_die();
+    if (!wsh_report(f, NULL, atomic_load_explicit(&wsh_report_symbolize, memory_order_relaxed)))
+        wsh_die();
 }
 
 /* Reports that `call` found `g` held by `other` (an owner word) and kills the process, as a

@@ -6,7 +6,8 @@
  *   fault.h   fault.c    fault analysis, all async-signal-safe (spans)
  *   pattern.h pattern.c  pattern bytes: fill, check, corrupted-block description (fault)
  *   this      die.c      the death after a report
- *             report.c   the report writer (die, stacks)
+ *             report.c   the report writer (die, stacks); report_json.c, recover.c and
+ *                        ../suppress.c its JSON form, keep-going mode, suppressions (report.h)
  *             segv.c     the signal handler (fault, spans, report)
  *             guarded.c  the backend ops (everything above)
  * Stacks come from src/stack/stack.h. Everything a signal handler reads is reachable without
@@ -31,15 +32,18 @@
  * that the process dies by SIGSEGV as it would on a guard page. Never returns. AS-safe. */
 _Noreturn void wsh_die(void);
 
-/* Writes the report for `f` to stderr with write(2) only: header, block, heap, the access
- * stack (unwound from `ucontext` when not NULL, else the calling thread's), the allocation
- * stack and the release stack, then symbolizes when `symbolize`. Async-signal-safe. Runs on a
- * stack of its own (wsh_report_init), so it needs only a few hundred bytes of the caller's.
- * Its writes give up after a few seconds in all (stderr may be a full pipe nobody reads).
- * Only the first call in the process prints and returns true; a call from another thread
- * meanwhile waits (bounded) for that report to end and returns false; a call from the thread
- * that is writing the report (a fault in a signal handler that interrupted it) writes one line
- * about the second fault and kills the process at once (wsh_die). */
+/* Writes the report for `f` with write(2) only, to stderr or WSHEAP_LOG_PATH's file, as text or
+ * JSON (report.c, docs/reports.md): header, block, heap, the access stack (unwound from
+ * `ucontext` when not NULL, else the calling thread's), the allocation stack and the release
+ * stack, symbolized when `symbolize`. Async-signal-safe. Runs on a stack of its own
+ * (wsh_report_init), so it needs only a few hundred bytes of the caller's. Its writes give up
+ * after a few seconds in all (stderr may be a full pipe nobody reads). One report at a time:
+ * a call from another thread meanwhile waits (bounded) for it; a call from the thread that is
+ * writing one (a fault in a signal handler that interrupted it) writes one line about the
+ * second fault and kills the process at once (wsh_die). Returns true in keep-going mode
+ * (WSHEAP_HALT_ON_ERROR=0: the error was reported, or was a repeat or suppressed, and the
+ * caller goes on); false when the process must end (after the first report in halt mode, and
+ * for every later call); with WSHEAP_EXITCODE set in halt mode it exits with it instead. */
 bool wsh_report(const struct wsh_fault *f, void *ucontext, bool symbolize);
 
 /* Maps the report's own stack (once per process; a failure leaves reports on the faulting
@@ -62,8 +66,7 @@ void wsh_segv_install(void);
 /* The options the report writer uses (symbolize), set by the first guarded heap. */
 extern atomic_bool wsh_report_symbolize;
 
-/* --- White-box test hooks (guarded.c) ----------------------------------------------------------
- */
+/* --- White-box test hooks (guarded.c) --------------------------------------------------------- */
 
 /* Test hook: `hook` (NULL: none) is called by every guarded WsAlloc / WsResetHeap / WsFreeHeap
  * while it holds its heap, with the heap and the call's name, so that a test can hold a call

@@ -2,7 +2,8 @@
 /*
  * The SIGSEGV/SIGBUS handler. A fault in guarded memory is reported once, the default action
  * is restored, and the handler returns so that the access faults again and the process dies by
- * the signal. Any other fault goes to the handler that was installed before ours (ASan's, a
+ * the signal; in keep-going mode (recover.c) the faulting page is opened instead and the
+ * access retried. Any other fault goes to the handler that was installed before ours (ASan's, a
  * crash reporter's) exactly as it would have without wsheap, and on to older ones when that
  * one hands it back. Runs on an alternate stack when the thread has one, else on the thread's
  * own: the handler itself needs little of it, the report moves to a stack of its own.
@@ -18,6 +19,7 @@
 #include "../mutex.h"
 #include "../os.h"
 #include "guarded.h"
+#include "report.h"
 
 #define ALTSTACK_SIZE     ((size_t)64 << 10)
 #define ALTSTACK_MIN_KEPT ((size_t)32 << 10) /* a thread's own alternate stack this big is kept */
@@ -225,8 +227,12 @@ static void handler(int sig, siginfo_t *info, void *ucontext)
                 access = (err & 2) ? 2 : 1;
             }
             wsh_guarded_describe((uintptr_t)info->si_addr, access, &f);
-            wsh_report(&f, ucontext,
-                       atomic_load_explicit(&wsh_report_symbolize, memory_order_relaxed));
+            if (wsh_report(&f, ucontext,
+                           atomic_load_explicit(&wsh_report_symbolize, memory_order_relaxed)) &&
+                wsh_recover_open_page(&f)) {
+                errno = saved_errno;
+                return; /* keep-going mode: the access is retried on the opened page */
+            }
             set_default(sig);
             errno = saved_errno;
             return; /* the access faults again, now with the default action */

@@ -1,12 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Death-test support: fork, capture the child's output through a pipe, wait with a deadline.
+ * Death-test support: fork, capture the child's output through a pipe, wait with a deadline;
+ * the pid in wsheap's line prefix is dropped unless a _raw variant is used.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -23,8 +26,33 @@ static long now_ms(void)
     return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Reads the child's output until EOF or the deadline, then reaps it. */
-static int collect(pid_t pid, int fd, char *buf, size_t buf_size)
+size_t drop_report_pids(char *text)
+{
+    static const char head[] = "==wsheap==";
+    size_t n = 0, k = 0;
+
+    while (text[k] != '\0') {
+        if (strncmp(text + k, head, sizeof head - 1) == 0) {
+            size_t d = k + sizeof head - 1;
+
+            while (text[d] >= '0' && text[d] <= '9')
+                d++;
+            if (d > k + sizeof head - 1 && text[d] == '=' && text[d + 1] == '=') {
+                memmove(text + n, head, sizeof head - 1);
+                n += sizeof head - 1;
+                k = d + 2;
+                continue;
+            }
+        }
+        text[n++] = text[k++];
+    }
+    text[n] = '\0';
+    return n;
+}
+
+/* Reads the child's output until EOF or the deadline, then reaps it; with `keep_pids` false,
+ * "==wsheap==<pid>==" becomes "==wsheap==" (drop_report_pids). */
+static int collect(pid_t pid, int fd, char *buf, size_t buf_size, bool keep_pids)
 {
     size_t used = 0;
     long deadline = now_ms() + DEADLINE_MS;
@@ -53,6 +81,7 @@ static int collect(pid_t pid, int fd, char *buf, size_t buf_size)
     }
     close(fd);
     if (buf_size > 0) buf[used] = '\0';
+    if (buf_size > 0 && !keep_pids) drop_report_pids(buf);
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
         ;
     return status;
@@ -84,7 +113,8 @@ static pid_t fork_captured(int *read_fd)
     return pid;
 }
 
-int run_in_child(void (*fn)(void *arg), void *arg, char *buf, size_t buf_size)
+static int child(void (*fn)(void *arg), void *arg, char *buf, size_t buf_size, bool keep_pids,
+                 pid_t *pid_out)
 {
     int fd = -1;
     pid_t pid = fork_captured(&fd);
@@ -94,10 +124,22 @@ int run_in_child(void (*fn)(void *arg), void *arg, char *buf, size_t buf_size)
         fn(arg);
         _exit(0);
     }
-    return collect(pid, fd, buf, buf_size);
+    if (pid_out != NULL) *pid_out = pid;
+    return collect(pid, fd, buf, buf_size, keep_pids);
 }
 
-int run_program(char *const argv[], char *const env[], char *buf, size_t buf_size)
+int run_in_child(void (*fn)(void *arg), void *arg, char *buf, size_t buf_size)
+{
+    return child(fn, arg, buf, buf_size, false, NULL);
+}
+
+int run_in_child_raw(void (*fn)(void *arg), void *arg, char *buf, size_t buf_size, pid_t *pid_out)
+{
+    return child(fn, arg, buf, buf_size, true, pid_out);
+}
+
+static int program(char *const argv[], char *const env[], char *buf, size_t buf_size,
+                   bool keep_pids, pid_t *pid_out)
 {
     int fd = -1;
     pid_t pid = fork_captured(&fd);
@@ -109,5 +151,17 @@ int run_program(char *const argv[], char *const env[], char *buf, size_t buf_siz
         execv(argv[0], argv);
         _exit(127);
     }
-    return collect(pid, fd, buf, buf_size);
+    if (pid_out != NULL) *pid_out = pid;
+    return collect(pid, fd, buf, buf_size, keep_pids);
+}
+
+int run_program(char *const argv[], char *const env[], char *buf, size_t buf_size)
+{
+    return program(argv, env, buf, buf_size, false, NULL);
+}
+
+int run_program_raw(char *const argv[], char *const env[], char *buf, size_t buf_size,
+                    pid_t *pid_out)
+{
+    return program(argv, env, buf, buf_size, true, pid_out);
 }

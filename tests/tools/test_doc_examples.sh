@@ -41,7 +41,7 @@ fi
 
 # 2. docs/statistics.md: the statistics and leak report of leak_program.
 normalize() {
-  grep '^==wsheap==' "$1" | sed -E 's/pid [0-9]+/pid N/; s/thread [0-9]+/thread N/; s/heap 0x[0-9a-f]+/heap 0xN/'
+  grep '^==wsheap==' "$1" | sed -E 's/^==wsheap==[0-9]+==/==wsheap==/; s/pid [0-9]+/pid N/; s/thread [0-9]+/thread N/; s/heap 0x[0-9a-f]+/heap 0xN/'
 }
 block "$src/docs/statistics.md" "example: WSHEAP_STATS=1 WSHEAP_LEAKS=1 leak_program leak" >"$tmp/doc"
 [ "$(grep -c '^==wsheap==' "$tmp/doc")" -ge 20 ] || fail "statistics.md: example block not found"

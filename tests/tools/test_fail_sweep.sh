@@ -39,9 +39,9 @@ check_replay() {
   timeout 4 sh -c "$cmd" </dev/null >"$tmp/replay.out" 2>"$tmp/replay.err"
   st=$?
   case $3 in
-  handled) [ "$st" -lt 124 ] && ! grep -q "==wsheap== LEAK" "$tmp/replay.err" ;;
+  handled) [ "$st" -lt 124 ] && ! grep -Eq "==wsheap==[0-9]+== LEAK" "$tmp/replay.err" ;;
   crash) [ "$st" -eq 139 ] ;;
-  leak) [ "$st" -lt 124 ] && grep -q "==wsheap== LEAK" "$tmp/replay.err" ;;
+  leak) [ "$st" -lt 124 ] && grep -Eq "==wsheap==[0-9]+== LEAK" "$tmp/replay.err" ;;
   hang) [ "$st" -eq 124 ] ;;
   esac || fail "replay of $1 $2 ($cmd): status $st, want $3: $(head -c 600 "$tmp/replay.err")"
 }

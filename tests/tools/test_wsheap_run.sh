@@ -156,15 +156,15 @@ fi
 # notice it, except in an ASan build).
 if [ -n "$demo" ]; then
   expect_status 139 --pageheap --no-symbolize -- "$demo" --inject-overrun 3 "$sample"
-  expect_stderr_has "==wsheap== ERROR: heap-buffer-overflow WRITE at 0x"
+  expect_stderr_has "== ERROR: heap-buffer-overflow WRITE at 0x"
   expect_stderr_has "\"demo-messages\" (backend guarded)"
   # Booleans take yes/true/on too: the guarded backend, not a warning.
   expect_status 139 --set WSHEAP_PAGEHEAP=yes --no-symbolize -- "$demo" --inject-overrun 3 "$sample"
-  expect_stderr_has "==wsheap== ERROR: heap-buffer-overflow WRITE at 0x"
+  expect_stderr_has "== ERROR: heap-buffer-overflow WRITE at 0x"
   grep -q "warning" "$out.err" && fail "WSHEAP_PAGEHEAP=yes warned: $(cat "$out.err")"
   # A misspelt variable is named, with the option meant, once.
   expect_status 0 --set WSHEAP_PAGHEAP=1 -- "$demo" --generate 3
-  expect_stderr_has "wsheap: warning: unknown variable WSHEAP_PAGHEAP (did you mean WSHEAP_PAGEHEAP?)"
+  expect_stderr_has "== warning: unknown variable WSHEAP_PAGHEAP (did you mean WSHEAP_PAGEHEAP?)"
   [ "$(grep -c "unknown variable" "$out.err")" -eq 1 ] ||
     fail "the unknown variable is not reported exactly once: $(cat "$out.err")"
   # The project's own test variables are not options, and are not reported.
