@@ -177,6 +177,15 @@ typedef void (*wsheap_report_callback)(const char *text, size_t text_len, const 
  * once, at start-up: a change during a report may be seen by that report or not. Thread-safe. */
 WSHEAP_API void wsheap_set_report_callback(wsheap_report_callback callback, void *arg);
 
+/* --- For debuggers ---------------------------------------------------------------------------- */
+
+/* Where a debugger that can only read memory (gdb on a core file, or where it cannot call into
+ * the program) finds wsheap's records: the guarded heaps' blocks, the stacks and the last fault
+ * reported. Read by the gdb extension (share/wsheap/gdb/wsheap.py, docs/debugging.md); not for
+ * programs. Only its name is ABI: its contents carry a format version of their own. */
+struct wsheap_debug_info;
+WSHEAP_API extern const struct wsheap_debug_info wsheap_debug_info;
+
 /* --- The inline fast path (the default) ------------------------------------------------------- */
 
 /* In a program that includes this header, WsAlloc is a macro whose common case (a live heap

@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../debug_info.h"
 #include "../os.h"
 #include "../out.h"
 #include "../stack/symbolize.h"
@@ -869,6 +870,7 @@ bool wsh_report(const struct wsh_fault *f, void *ucontext, bool symbolize_frames
     struct timespec ms = {0, 1000000};
     struct report_args args;
 
+    wsh_debug_record_fault(f, ucontext); /* for debuggers (debug_info.h), first of all */
     for (int i = 0;; i++) {
         int expected = 0;
 

@@ -11,6 +11,7 @@
 #include <sched.h>
 #include <string.h>
 
+#include "../debug_info.h"
 #include "../mutex.h"
 #include "../os.h"
 #include "spans.h"
@@ -67,6 +68,10 @@ static void spans_init(void)
 
 typedef _Atomic(struct wsh_span *) span_slot;
 static _Atomic(span_slot *) table[TOP_ENTRIES];
+
+/* Where the table is, for debuggers (the anchor in ../debug_info.c). */
+const struct wsh_debug_table wsh_debug_spans = {(const volatile void *)table, NULL, TOP_ENTRIES,
+                                                TOP_SHIFT, LEAF_ENTRIES};
 
 struct wsh_span *wsh_span_lookup(uintptr_t addr)
 {

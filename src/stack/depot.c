@@ -9,6 +9,7 @@
  */
 #include <stdatomic.h>
 
+#include "../debug_info.h"
 #include "../internal.h"
 #include "../mutex.h"
 #include "../os.h"
@@ -32,6 +33,9 @@
 #define N_BUCKETS   ((size_t)1 << 16)
 
 static _Atomic(uintptr_t *) chunks[MAX_CHUNKS];
+/* Where the chunks are, for debuggers (the anchor in ../debug_info.c). */
+const struct wsh_debug_table wsh_debug_depot = {(const volatile void *)chunks, NULL, MAX_CHUNKS,
+                                                CHUNK_SHIFT, CHUNK_WORDS};
 static _Atomic uint32_t buckets[N_BUCKETS];
 static struct wsh_mutex *const depot_lock = &wsh_mutexes[WSH_MUTEX_DEPOT];
 static size_t n_chunks;  /* chunks mapped (under depot_lock) */

@@ -14,6 +14,7 @@
 #include <sys/auxv.h>
 #include <unistd.h>
 
+#include "../debug_info.h"
 #include "../internal.h"
 #include "../mutex.h"
 #include "../os.h"
@@ -26,6 +27,9 @@
 static _Atomic(struct wsh_module *) record_chunks[MAX_RECORD_CHUNKS];
 static _Atomic uint32_t n_records;
 static atomic_uint n_unloaded; /* records marked unloaded so far (wsh_modules_unloaded) */
+/* Where the records are, for debuggers (the anchor in ../debug_info.c). */
+const struct wsh_debug_table wsh_debug_modules = {(const volatile void *)record_chunks, &n_records,
+                                                  MAX_RECORD_CHUNKS, 0, RECORDS_PER_CHUNK};
 
 /* Writers only, under table_lock. */
 static struct wsh_mutex *const table_lock = &wsh_mutexes[WSH_MUTEX_MODULES];
