@@ -419,7 +419,7 @@ static const char *find_suppressions(void)
  * (allocated). */
 static char **valgrind_argv(char **argv)
 {
-    static char supp_arg[PATH_MAX + 32];
+    static char supp_arg[sizeof "--suppressions=" + PATH_MAX + sizeof SUPP_RELATIVE];
     const char *supp = find_suppressions();
     size_t n = 0, i = 0;
     char **out;

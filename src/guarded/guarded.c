@@ -550,7 +550,7 @@ static void release_spans(struct gheap *g, enum wsh_span_state state, uint32_t s
     int32_t tid = wsh_thread_id();
     uint32_t reset_no = state == WSH_SPAN_RESET ? g->pub.n_resets + 1 : g->pub.n_resets;
     struct wsh_span *keep = NULL, *leave = NULL, *s, *next;
-    struct recycling r;
+    struct recycling r = {0}; /* read only when recycle, which recycling_begin filled */
     bool recycle = state == WSH_SPAN_RESET && recycling_begin(g, &r);
 
     for (s = g->spans; s != NULL; s = next) {
