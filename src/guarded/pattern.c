@@ -101,10 +101,10 @@ __attribute__((target("avx2"))) static inline __m256i pattern_at(uintptr_t addr)
 /* Stores `w` in the `n` vectors at `p` (32-aligned). The loops here and in diff() are unrolled
  * by pragma: at -O2 (the RelWithDebInfo build) gcc 12 otherwise keeps them as loops and spills
  * diff()'s partial results to the stack, which cost 1,300 instructions per guarded block. */
-__attribute__((target("avx2"))) static inline void store(uintptr_t p, __m256i w, int n)
+__attribute__((target("avx2"))) static inline void store(uintptr_t p, __m256i w, unsigned n)
 {
 #pragma GCC unroll 16
-    for (int i = 0; i < n; i++)
+    for (unsigned i = 0; i < n; i++)
         _mm256_store_si256((__m256i *)p + i, w);
 }
 
@@ -126,19 +126,21 @@ __attribute__((target("avx2"))) static void fill_avx2(uintptr_t lo, uintptr_t hi
 }
 
 /* The OR of (q[i] ^ w) over `n` vectors (n even), as a tree so that the ORs overlap. */
-__attribute__((target("avx2"))) static inline __m256i diff(uintptr_t p, __m256i w, int n)
+__attribute__((target("avx2"))) static inline __m256i diff(uintptr_t p, __m256i w, unsigned n)
 {
     const __m256i *q = (const __m256i *)p;
+    unsigned pairs = n / 2; /* unsigned: UBSan adds no check that would hide the loops */
     __m256i d[8];
 
 #pragma GCC unroll 8
-    for (int i = 0; i < n / 2; i++)
+    for (unsigned i = 0; i < pairs; i++)
         d[i] = _mm256_or_si256(_mm256_xor_si256(q[2 * i], w), _mm256_xor_si256(q[2 * i + 1], w));
 #pragma GCC unroll 4
-    for (int k = n / 4; k >= 1; k /= 2)
+    for (unsigned k = pairs / 2; k >= 1; k /= 2) {
 #pragma GCC unroll 4
-        for (int i = 0; i < k; i++)
+        for (unsigned i = 0; i < k; i++)
             d[i] = _mm256_or_si256(d[i], d[i + k]);
+    }
     return d[0];
 }
 
