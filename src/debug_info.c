@@ -32,19 +32,6 @@ struct debug_fault {
 
 static struct debug_fault last_fault;
 
-/* The instruction a signal interrupted, from the handler's `ucontext`; 0 where unknown. */
-static uintptr_t context_pc(const void *ucontext)
-{
-#if defined(__x86_64__)
-    return (uintptr_t)((const ucontext_t *)ucontext)->uc_mcontext.gregs[REG_RIP];
-#elif defined(__aarch64__)
-    return (uintptr_t)((const ucontext_t *)ucontext)->uc_mcontext.pc;
-#else
-    (void)ucontext;
-    return 0;
-#endif
-}
-
 void wsh_debug_record_fault(const struct wsh_fault *f, const void *ucontext)
 {
     uint32_t state = atomic_load_explicit(&last_fault.state, memory_order_relaxed);
@@ -60,7 +47,7 @@ void wsh_debug_record_fault(const struct wsh_fault *f, const void *ucontext)
     last_fault.count++;
     last_fault.tid = wsh_os_thread_id();
     last_fault.has_context = ucontext != NULL;
-    last_fault.pc = ucontext != NULL ? context_pc(ucontext) : 0;
+    last_fault.pc = ucontext != NULL ? wsh_os_context_pc(ucontext) : 0;
     atomic_store_explicit(&last_fault.state, 2, memory_order_release);
 }
 

@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* The system page size, read once. */
 size_t wsh_os_page_size(void);
@@ -65,6 +66,9 @@ size_t wsh_os_guard_install_strided(char *first, size_t stride, size_t count, si
 int wsh_os_thread_id(void);
 /* Milliseconds of CLOCK_MONOTONIC. Async-signal-safe. */
 long wsh_os_now_ms(void);
+/* The instruction a signal interrupted, from a SA_SIGINFO handler's `ucontext`; 0 on an
+ * architecture this does not know. Async-signal-safe. */
+uintptr_t wsh_os_context_pc(const void *ucontext);
 /* Reads `n` bytes at `src` into `dst` without faulting (process_vm_readv on this process, or
  * a pipe where that is filtered). Returns false when any byte is unreadable; `dst` is then
  * zero-filled. Async-signal-safe. */

@@ -16,6 +16,7 @@
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <time.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #include "os.h"
@@ -384,6 +385,18 @@ size_t wsh_os_guard_install_strided(char *first, size_t stride, size_t count, si
         return 0;
     }
     return (size_t)done / size;
+}
+
+uintptr_t wsh_os_context_pc(const void *ucontext)
+{
+#if defined(__x86_64__)
+    return (uintptr_t)((const ucontext_t *)ucontext)->uc_mcontext.gregs[REG_RIP];
+#elif defined(__aarch64__)
+    return (uintptr_t)((const ucontext_t *)ucontext)->uc_mcontext.pc;
+#else
+    (void)ucontext;
+    return 0;
+#endif
 }
 
 int wsh_os_thread_id(void)

@@ -103,26 +103,6 @@ static void install(int sig, void (*fn)(int, siginfo_t *, void *))
     sigaction(sig, &sa, NULL);
 }
 
-static long clock_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static uintptr_t fault_pc(const void *ucontext)
-{
-#if defined(__x86_64__)
-    return (uintptr_t)((const ucontext_t *)ucontext)->uc_mcontext.gregs[REG_RIP];
-#elif defined(__aarch64__)
-    return (uintptr_t)((const ucontext_t *)ucontext)->uc_mcontext.pc;
-#else
-    (void)ucontext;
-    return 0;
-#endif
-}
-
 /* Counts a real fault that is not ours; true when the same (thread, address, pc) has come back
  * REPEAT_LIMIT times in a row over REPEAT_MS, each time within REPEAT_GAP_MS of the last: a
  * handler returns without repairing anything and without being the one to hand the fault on,
@@ -132,8 +112,8 @@ static uintptr_t fault_pc(const void *ucontext)
 static bool runaway(const siginfo_t *info, const void *ucontext, int32_t tid)
 {
     uintptr_t addr = (uintptr_t)info->si_addr;
-    uintptr_t pc = fault_pc(ucontext);
-    long now = clock_ms();
+    uintptr_t pc = wsh_os_context_pc(ucontext);
+    long now = wsh_os_now_ms();
 
     long seen = atomic_exchange_explicit(&last_seen_ms, now, memory_order_relaxed);
 
@@ -183,13 +163,13 @@ static void chain(int sig, siginfo_t *info, void *ucontext, int32_t tid, uint64_
             install(sig, handler_alias);
         atomic_store_explicit(&chaining, (uint64_t)(uint32_t)tid << 32 | depth,
                               memory_order_relaxed);
-        pc = fault_pc(ucontext);
+        pc = wsh_os_context_pc(ucontext);
         if (p->sa_flags & SA_SIGINFO)
             p->sa_sigaction(sig, info, ucontext);
         else
             p->sa_handler(sig);
         atomic_store_explicit(&chaining, outer, memory_order_relaxed);
-        if (fault_pc(ucontext) != pc) /* it resumes elsewhere: the fault was dealt with */
+        if (wsh_os_context_pc(ucontext) != pc) /* it resumes elsewhere: the fault was dealt with */
             atomic_store_explicit(&last_tid, 0, memory_order_relaxed);
         if (sigaction(sig, NULL, &cur) != 0) return;
         if (cur.sa_sigaction == handler_alias) {
