@@ -13,6 +13,7 @@
 
 #include "fail.h"
 #include "internal.h"
+#include "sample.h"
 #include "stats.h"
 
 /* wsheap.h's inline fast path is compiled into programs: the window it reads and writes is ABI
@@ -89,6 +90,7 @@ static inline void heap_init(struct wsh_heap *heap, const struct wsh_backend_ops
     heap->magic = WSH_HEAP_MAGIC;
     heap->inject = false;
     heap->watched = false;
+    heap->sampling = false;
     heap->sample_left = 0; /* a watched heap's first 64 KiB are counted call by call */
     heap->n_resets = 0;
     heap->name[0] = '\0';
@@ -124,6 +126,10 @@ HRESULT WsCreateHeap(SIZE_T maxSize, SIZE_T trimSize, const WS_HEAP_PROPERTY *pr
     h = ops->create(options);
     if (h == NULL) return wsh_fail(error, E_OUTOFMEMORY, CREATE_OOM, maxSize, trimSize, ops->name);
     heap_init(h, ops, maxSize, trimSize);
+    if (WSH_UNLIKELY(wsh_sample_wanted(options))) {
+        wsh_sample_heap_created(h, options, ops);
+        wsh_heap_sync_window(h); /* ends at the first sample point (sample.h) */
+    }
     if (WSH_UNLIKELY(wsh_stats_wanted(options) || options->inject)) {
         h->inject = options->inject;
         if (wsh_stats_wanted(options)) wsh_stats_heap_created(h);
@@ -152,8 +158,10 @@ static inline HRESULT alloc_checked(struct wsh_heap *heap, size_t size, void **p
                         heap->requested_size, heap->max_size - heap->requested_size);
     }
     if (heap->watched) wsh_stats_alloc_begin(heap, size);
-    if (WSH_UNLIKELY(heap->ops->alloc(heap, size, &p) != S_OK)) {
-        if (heap->watched) wsh_heap_sync_window(heap); /* begin may have moved the sample point */
+    if (WSH_UNLIKELY((WSH_UNLIKELY(heap->sampling) ? wsh_sample_alloc(heap, size, &p)
+                                                   : heap->ops->alloc(heap, size, &p)) != S_OK)) {
+        /* begin (or the sampler) may have moved a sample point */
+        if (heap->watched || heap->sampling) wsh_heap_sync_window(heap);
         return wsh_fail(error, E_OUTOFMEMORY, ALLOC_OOM, heap->ops->name, size,
                         heap->requested_size);
     }
@@ -216,6 +224,7 @@ HRESULT WsResetHeap(WS_HEAP *handle, WS_ERROR *error)
 
     if (heap == NULL)
         return wsh_fail(error, E_INVALIDARG, "WsResetHeap: %s", bad_heap_reason(handle));
+    if (WSH_UNLIKELY(heap->sampling)) wsh_sample_reset(heap); /* before the window moves */
     if (WSH_LIKELY(heap->rewind != NULL && !heap->watched)) {
         size_t used = (size_t)(heap->cur - heap->rewind);
 
@@ -249,6 +258,7 @@ void WsFreeHeap(WS_HEAP *handle)
         return;
     }
     if (heap->watched) wsh_stats_heap_freed(heap);
+    if (heap->sampling) wsh_sample_heap_freed(heap);
     heap->magic = 0;
     heap->ops->destroy(heap); /* the last touch: it may free or protect the heap object */
 }

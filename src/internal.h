@@ -84,6 +84,10 @@ struct wsh_options {
     bool halt_on_error;       /* WSHEAP_HALT_ON_ERROR (default 1); 0: keep going */
     int exitcode;             /* WSHEAP_EXITCODE 0..255; -1: unset */
     const char *suppressions; /* WSHEAP_SUPPRESSIONS: suppression file; NULL */
+    /* Sampled guarding (sample.h, docs/sampling.md). */
+    size_t sample_bytes;    /* WSHEAP_SAMPLE_BYTES: mean bytes between sampled blocks; 0: off */
+    unsigned sample_slots;  /* WSHEAP_SAMPLE_SLOTS: live sampled blocks in the process, at most */
+    unsigned sample_rounds; /* WSHEAP_SAMPLE_ROUNDS: about 1 round in N guarded whole; 0: off */
 };
 
 /* Looks an environment variable up; NULL when unset. */
@@ -138,6 +142,23 @@ extern const struct wsh_backend_ops wsh_guarded_ops;
 
 #define WSH_HEAP_MAGIC 0x57534850u /* "WSHP" while live; cleared by WsFreeHeap */
 
+/* Sampled guarding's per-heap state (sample.c), in every heap object but used only by arena heaps
+ * with heap->sampling set. The window ends `left` bytes after `base` (wsh_heap_sync_window). */
+struct wsh_heap_guard_sampling {
+    char *base;                /* cur when the window was last opened */
+    size_t left;               /* bytes from base to the next sample point */
+    size_t mean;               /* mean bytes between sample points (WSHEAP_SAMPLE_BYTES) */
+    uint64_t rng;              /* xorshift64* state, seeded per heap */
+    struct wsh_heap *shadow;   /* the guarded heap holding the sampled blocks; NULL until needed */
+    uint32_t n_round;          /* blocks sampled since the last reset (held in the global budget) */
+    uint32_t rounds;           /* WSHEAP_SAMPLE_ROUNDS: about 1 round in `rounds` sampled whole */
+    bool round_on;             /* this round is sampled whole: the window stays closed */
+    size_t round_bytes;        /* data bytes this round took from the sampled rounds' budget */
+    uint64_t n_rounds_sampled; /* sampled rounds that allocated, since creation (at resets) */
+    uint32_t n_skipped;        /* sample points skipped since creation (budget full, too large) */
+    uint64_t n_sampled;        /* blocks sampled since creation */
+};
+
 /*
  * The object behind a WS_HEAP handle.
  *
@@ -165,6 +186,7 @@ struct wsh_heap {
     uint32_t magic;                    /* WSH_HEAP_MAGIC while live */
     bool inject;                       /* fail.c counts its WsAlloc calls (WSHEAP_FAIL_*) */
     bool watched;                      /* stats != NULL: its window ends at sample points too */
+    bool sampling;                     /* guard sampling on: its window ends at guard.left too */
     /* --- 64 bytes --- */
     size_t round_peak;            /* most bytes a finished round handed out (ACTUAL_SIZE) */
     char *sample_base;            /* watched heaps: cur when the window was last opened */
@@ -173,12 +195,15 @@ struct wsh_heap {
     struct wsh_heap_stats *stats; /* stats.c's record; NULL unless WSHEAP_STATS/LEAKS */
     uint32_t n_resets;            /* resets since creation (reports show it) */
     char name[WSHEAP_NAME_MAX];   /* wsheap_set_heap_name; "" when unset */
+    /* sample.c's state; used only when `sampling` is set */
+    struct wsh_heap_guard_sampling guard;
 };
 
 /* Recomputes heap->end from cur, limit, the quota left and, for a watched heap, the next sample
- * point (stats.c): end = min(limit, quota, sample point), the one mechanism through which
- * anything that must see an allocation now and then (statistics today, sampled guarding later)
- * narrows the window without a test on the fast path. Called by the public layer after every
+ * point (stats.c) and, for a sampling heap, the next sampled block (sample.c): end = min(limit,
+ * quota, sample points), the one mechanism through which anything that must see an allocation
+ * now and then (statistics, sampled guarding) narrows the window without a test on the fast
+ * path. Called by the public layer after every
  * backend call that may have moved the window, and after the statistics folded it. */
 static inline void wsh_heap_sync_window(struct wsh_heap *heap)
 {
@@ -199,6 +224,11 @@ static inline void wsh_heap_sync_window(struct wsh_heap *heap)
     if (heap->watched) {
         heap->sample_base = heap->cur;
         if (heap->sample_left < open) open = heap->sample_left & ~(WSH_ALIGN - 1);
+    }
+    if (heap->sampling) { /* sampled guarding (sample.h): the next guarded block's point */
+        heap->guard.base = heap->cur;
+        if (heap->guard.left < open) open = heap->guard.left & ~(WSH_ALIGN - 1);
+        if (heap->guard.round_on) open = 0; /* a sampled round: every block from the shadow */
     }
     heap->end = (char *)((uintptr_t)heap->cur + open);
     /* Failure injection sees every WsAlloc. */

@@ -92,6 +92,33 @@ static bool parse_quarantine(const char *text, struct wsh_options *o)
     return true;
 }
 
+static bool parse_sample_bytes(const char *text, struct wsh_options *o)
+{
+    unsigned long v;
+
+    if (!parse_number(text, 0, 1ul << 40, &v)) return false;
+    o->sample_bytes = (size_t)v;
+    return true;
+}
+
+static bool parse_sample_slots(const char *text, struct wsh_options *o)
+{
+    unsigned long v;
+
+    if (!parse_number(text, 1, 65536, &v)) return false;
+    o->sample_slots = (unsigned)v;
+    return true;
+}
+
+static bool parse_sample_rounds(const char *text, struct wsh_options *o)
+{
+    unsigned long v;
+
+    if (!parse_number(text, 0, 1ul << 30, &v)) return false;
+    o->sample_rounds = (unsigned)v;
+    return true;
+}
+
 static bool parse_symbolize(const char *text, struct wsh_options *o)
 {
     return parse_flag(text, &o->symbolize);
@@ -297,6 +324,17 @@ static const struct option_desc {
      parse_exitcode},
     {"WSHEAP_SUPPRESSIONS", "file of KIND:PATTERN lines: errors not to report (default none)",
      parse_suppressions},
+    {"WSHEAP_SAMPLE_BYTES",
+     "N: arena heaps put about 1 block per N bytes allocated on guard pages (random intervals, "
+     "mean N); 0: off (default 0)",
+     parse_sample_bytes},
+    {"WSHEAP_SAMPLE_SLOTS",
+     "live sampled blocks in the process, 1..65536; when full, samples are skipped (default 64)",
+     parse_sample_slots},
+    {"WSHEAP_SAMPLE_ROUNDS",
+     "N: about 1 round in N of each arena heap goes on guard pages whole (random); 0: off "
+     "(default 0)",
+     parse_sample_rounds},
     {"WSHEAP_VERBOSE", "1: print the options in effect on first use (default 0)", parse_verbose},
     {"WSHEAP_HELP", "1: print this table when the library is loaded (default 0)", parse_help},
 };
@@ -320,6 +358,7 @@ void wsh_options_load(wsh_getenv_fn *get, wsh_warn_fn *warn, struct wsh_options 
     out->leaks = -1; /* unset: follows the backend, below */
     out->halt_on_error = true;
     out->exitcode = -1;
+    out->sample_slots = 64;
 
     for (size_t i = 0; i < N_OPTIONS; i++) {
         const char *text = get(option_table[i].env);
@@ -451,7 +490,7 @@ static void print_in_effect(int fd, const struct wsh_options *o)
                  "quarantine_mb=%zu symbolize=%d stats=%d leaks=%d leaks_exitcode=%u "
                  "fail_at=%s%llu fail_site=%016llx%s fail_kind=%s fail_persistent=%d "
                  "log_path=%s report_format=%s halt_on_error=%d exitcode=%d "
-                 "suppressions=%s\n",
+                 "suppressions=%s sample_bytes=%zu sample_slots=%u sample_rounds=%u\n",
                  prefix, o->backend == WSH_BACKEND_GUARDED ? "guarded" : "arena", o->backward,
                  o->unaligned, o->stack_depth, o->quarantine_size / MIB, o->symbolize, o->stats,
                  o->leaks, o->leaks_exitcode,
@@ -462,7 +501,8 @@ static void print_in_effect(int fd, const struct wsh_options *o)
                  o->fail.site_set ? "" : "(none)", o->fail.quota ? "quota" : "oom",
                  o->fail.persistent, o->log_path != NULL ? o->log_path : "(none)",
                  o->report_json ? "json" : "text", o->halt_on_error, o->exitcode,
-                 o->suppressions != NULL ? o->suppressions : "(none)");
+                 o->suppressions != NULL ? o->suppressions : "(none)", o->sample_bytes,
+                 o->sample_slots, o->sample_rounds);
 
     if (n > 0) write_all(fd, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
 }

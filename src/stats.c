@@ -77,13 +77,14 @@ static size_t percentile(const struct histogram *h, uint64_t n, unsigned p, size
 struct totals {
     uint64_t n_created, n_freed, n_quota_failures, n_resets, n_rounds;
     uint64_t n_allocs; /* in 1/ALLOC_UNIT units: partly an estimate (see struct wsh_heap_stats) */
-    uint64_t n_sys_allocs, n_sys_steady; /* steady: after each heap's first round */
-    size_t round_max;                    /* largest REQUESTED_SIZE at a round's end */
-    size_t consumed_max;                 /* largest round in 8-byte aligned bytes */
-    size_t actual_peak;                  /* largest ACTUAL_SIZE seen */
-    size_t refused_max;                  /* largest round a refused request would have made */
-    struct histogram requested;          /* REQUESTED_SIZE per round */
-    struct histogram consumed;           /* aligned bytes per round */
+    uint64_t n_sys_allocs, n_sys_steady;  /* steady: after each heap's first round */
+    size_t round_max;                     /* largest REQUESTED_SIZE at a round's end */
+    size_t consumed_max;                  /* largest round in 8-byte aligned bytes */
+    size_t actual_peak;                   /* largest ACTUAL_SIZE seen */
+    size_t refused_max;                   /* largest round a refused request would have made */
+    uint64_t n_sampled, n_rounds_sampled; /* blocks and rounds on guard pages (sample.h) */
+    struct histogram requested;           /* REQUESTED_SIZE per round */
+    struct histogram consumed;            /* aligned bytes per round */
 };
 
 /* Heaps created by one stack. Sites are never freed (their stacks live in the depot too). */
@@ -136,6 +137,8 @@ struct wsh_heap_stats {
     atomic_size_t n_allocs;             /* in ALLOC_UNITs */
     atomic_size_t n_quota_failures, n_sys_allocs;
     atomic_size_t round_requested, round_consumed, actual_peak, refused_max;
+    atomic_size_t n_sampled, n_rounds_sampled; /* sampled guarding, since the last fold */
+    uint64_t sampled_seen, rounds_seen;        /* the heap's own counts at the last note */
 };
 
 #define ALLOC_UNIT 256 /* allocation counts are kept in 1/256ths */
@@ -222,6 +225,8 @@ static void add_heap(struct totals *t, struct wsh_heap_stats *h, bool first_roun
     t->n_allocs += n_allocs; /* ALLOC_UNITs */
     t->n_quota_failures += load(&h->n_quota_failures);
     t->n_sys_allocs += n_sys;
+    t->n_sampled += load(&h->n_sampled);
+    t->n_rounds_sampled += load(&h->n_rounds_sampled);
     if (first_round_done) t->n_sys_steady += n_sys;
     if (load(&h->actual_peak) > t->actual_peak) t->actual_peak = load(&h->actual_peak);
     if (load(&h->refused_max) > t->refused_max) t->refused_max = load(&h->refused_max);
@@ -244,6 +249,21 @@ static void fold_locked(struct wsh_heap_stats *h)
     atomic_store_explicit(&h->n_sys_allocs, 0, memory_order_relaxed);
     atomic_store_explicit(&h->round_requested, 0, memory_order_relaxed);
     atomic_store_explicit(&h->round_consumed, 0, memory_order_relaxed);
+    atomic_store_explicit(&h->n_sampled, 0, memory_order_relaxed);
+    atomic_store_explicit(&h->n_rounds_sampled, 0, memory_order_relaxed);
+}
+
+/* Counts the blocks and rounds a sampling heap put on guard pages since the last note (its
+ * user's thread: the sampler's counters are the heap's own). */
+static void note_sampled(struct wsh_heap *heap)
+{
+    struct wsh_heap_stats *h = heap->stats;
+
+    if (!heap->sampling) return;
+    bump(&h->n_sampled, (size_t)(heap->guard.n_sampled - h->sampled_seen));
+    bump(&h->n_rounds_sampled, (size_t)(heap->guard.n_rounds_sampled - h->rounds_seen));
+    h->sampled_seen = heap->guard.n_sampled;
+    h->rounds_seen = heap->guard.n_rounds_sampled;
 }
 
 WSH_NOINLINE void wsh_stats_heap_created(struct wsh_heap *heap)
@@ -404,6 +424,7 @@ void wsh_stats_alloc_done(struct wsh_heap *heap, size_t size)
 void wsh_stats_reset_begin(struct wsh_heap *heap)
 {
     fold_window(heap);
+    note_sampled(heap);
     raise_to(&heap->stats->actual_peak, heap->ops->actual_size(heap));
     wsh_stats_mark(heap);
 }
@@ -444,6 +465,7 @@ void wsh_stats_heap_freed(struct wsh_heap *heap)
     char name[WSHEAP_NAME_MAX];
 
     fold_window(heap);
+    note_sampled(heap);
     raise_to(&h->actual_peak, heap->ops->actual_size(heap));
     wsh_name_copy(heap, name, true);
     wsh_mutex_lock(registry_lock);
@@ -679,6 +701,12 @@ static void print_stats(int fd)
                          " of them after each heap's first round\n",
                          v->t.n_rounds, plural(v->t.n_rounds), v->t.n_sys_allocs,
                          plural(v->t.n_sys_allocs), v->t.n_sys_steady);
+            if (v->t.n_sampled != 0 || v->t.n_rounds_sampled != 0)
+                wsh_out_logf(&o,
+                             "  on guard pages (WSHEAP_SAMPLE_BYTES/_ROUNDS): %" PRIu64
+                             " sampled block%s, %" PRIu64 " sampled round%s\n",
+                             v->t.n_sampled, plural(v->t.n_sampled), v->t.n_rounds_sampled,
+                             plural(v->t.n_rounds_sampled));
             out_suggestion(&o, v);
             wsh_out_logf(&o, "  created at:\n");
             if (z != NULL) wsh_sym_print(&o, z, v->first, v->n_frames, "  ");

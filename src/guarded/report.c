@@ -22,6 +22,7 @@
 #include "../debug_info.h"
 #include "../os.h"
 #include "../out.h"
+#include "../sample.h"
 #include "../stack/symbolize.h"
 #include "../suppress.h"
 #include "guarded.h"
@@ -90,10 +91,14 @@ static bool is_corruption(const struct wsh_fault *f)
     return f->kind == WSH_FAULT_CORRUPTED_SLACK || f->kind == WSH_FAULT_CORRUPTED_REDZONE;
 }
 
+/* The heap a report names: the arena heap whose sampled block this is (sample.h), else the
+ * guarded heap itself. */
 static void out_heap(struct wsh_out *o, const struct wsh_fault *f)
 {
+    struct wsh_sample_info info;
+
     wsh_out_str(o, "heap ");
-    wsh_out_hex(o, f->heap);
+    wsh_out_hex(o, wsh_sample_lookup(f->heap, &info) ? info.heap : f->heap);
     if (f->heap_name[0] != '\0') {
         char shown[WSH_NAME_SHOWN_MAX]; /* escaped: a name cannot forge or colour a line */
 
@@ -187,6 +192,32 @@ static void out_concurrent_header(struct wsh_out *o, const struct wsh_fault *f)
     wsh_out_line(o);
 }
 
+/* " (backend guarded<note>)", or for a block an arena heap sampled (sample.h) " (backend arena,
+ * sampled: 1 block per ~N bytes, 1 round in ~M on guard pages<note>)" (either rate alone when
+ * the other is off). */
+static void out_backend(struct wsh_out *o, const struct wsh_fault *f, const char *note)
+{
+    struct wsh_sample_info info;
+
+    if (wsh_sample_lookup(f->heap, &info)) {
+        wsh_out_str(o, " (backend arena, sampled: ");
+        if (info.mean != 0) {
+            wsh_out_str(o, "1 block per ~");
+            wsh_out_dec(o, info.mean);
+            wsh_out_str(o, info.rounds != 0 ? " bytes, " : " bytes");
+        }
+        if (info.rounds != 0) {
+            wsh_out_str(o, "1 round in ~");
+            wsh_out_dec(o, info.rounds);
+        }
+        wsh_out_str(o, " on guard pages");
+    } else {
+        wsh_out_str(o, " (backend guarded");
+    }
+    wsh_out_str(o, note);
+    wsh_out_str(o, ")");
+}
+
 static void out_header(struct wsh_out *o, const struct wsh_fault *f)
 {
     if (f->kind == WSH_FAULT_CONCURRENT_USE) {
@@ -223,18 +254,19 @@ static void out_header(struct wsh_out *o, const struct wsh_fault *f)
         wsh_out_dec(o, f->block.ordinal);
         wsh_out_str(o, " from WsAlloc on ");
         out_heap(o, f);
-        wsh_out_str(o,
-                    f->redzone ? " (backend guarded, redzone-only block)" : " (backend guarded)");
+        out_backend(o, f, f->redzone ? ", redzone-only block" : "");
     } else if (f->where == WSH_WHERE_HEAP_OBJECT) {
         wsh_out_dec(o, f->distance);
         wsh_out_str(o, f->distance == 1 ? " byte inside the object of "
                                         : " bytes inside the object of ");
         out_heap(o, f);
-        wsh_out_str(o, ", a heap freed by WsFreeHeap (backend guarded)");
+        wsh_out_str(o, ", a heap freed by WsFreeHeap");
+        out_backend(o, f, "");
     } else {
         wsh_out_str(o, "guarded memory of ");
         out_heap(o, f);
-        wsh_out_str(o, " that belongs to no block (backend guarded)");
+        wsh_out_str(o, " that belongs to no block");
+        out_backend(o, f, "");
     }
     wsh_out_line(o);
 
@@ -274,9 +306,15 @@ static void out_section_title(struct wsh_out *o, const struct wsh_report_section
     case WSH_SECTION_FREED:
         wsh_out_str(o, "heap freed by WsFreeHeap in thread ");
         break;
-    case WSH_SECTION_CREATE:
-        wsh_out_str(o, "heap created by thread ");
+    case WSH_SECTION_CREATE: {
+        struct wsh_sample_info info;
+
+        /* A sampling arena heap's guard pages are set up at its first sampled WsAlloc. */
+        wsh_out_str(o, wsh_sample_lookup(f->heap, &info)
+                           ? "heap's guard pages set up (first sampled block) by thread "
+                           : "heap created by thread ");
         break;
+    }
     }
     wsh_out_dec(o, (uint64_t)(uint32_t)sec->tid);
     wsh_out_str(o, ":");

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "../out.h"
+#include "../sample.h"
 #include "report.h"
 
 #define SCHEMA "wsheap-report/1"
@@ -271,7 +272,8 @@ static void out_frames(struct wsh_out *o, const struct wsh_report *r,
 void wsh_report_json(struct wsh_out *o, const struct wsh_report *r)
 {
     const struct wsh_fault *f = r->f;
-    bool first = true, inner;
+    bool first = true, inner, sampled;
+    struct wsh_sample_info info;
 
     wsh_out_str(o, "{");
     key(o, &first, "schema");
@@ -339,18 +341,25 @@ void wsh_report_json(struct wsh_out *o, const struct wsh_report *r)
 
     key(o, &first, "heap");
     inner = true;
+    sampled = wsh_sample_lookup(f->heap, &info); /* an arena heap's sampled block */
     wsh_out_str(o, "{");
     key(o, &inner, "handle");
-    hex_string(o, f->heap);
+    hex_string(o, sampled ? info.heap : f->heap);
     key(o, &inner, "name");
     if (f->heap_name[0] != '\0')
         wsh_json_string(o, f->heap_name);
     else
         wsh_out_str(o, "null");
     key(o, &inner, "backend");
-    wsh_out_str(o, "\"guarded\"");
+    wsh_out_str(o, sampled ? "\"arena\"" : "\"guarded\"");
     key(o, &inner, "sampled");
-    wsh_out_str(o, "false");
+    wsh_out_str(o, sampled ? "true" : "false");
+    if (sampled) {
+        key(o, &inner, "sample_bytes");
+        wsh_out_dec(o, info.mean);
+        key(o, &inner, "sample_rounds");
+        wsh_out_dec(o, info.rounds);
+    }
     wsh_out_str(o, "}");
 
     key(o, &first, "stacks");

@@ -3,7 +3,8 @@
  * Backend "wsheap-inline": the wsheap arena as a program that includes <wsheap.h> gets it, with
  * the inline fast path (the default, see wsheap.h): WsAlloc's common case compiled into the
  * workload loop, everything else through libwsheap.so. The targets compare it with floor-inline.
- * "wsheap-stats" is the same code under WSHEAP_STATS=1.
+ * "wsheap-stats" is the same code under WSHEAP_STATS=1, "wsheap-sampled" under
+ * WSHEAP_SAMPLE_BYTES at the production rate docs/sampling.md recommends.
  */
 #include "bench.h"
 #include <fcntl.h>
@@ -38,5 +39,15 @@ const struct bench_backend bench_backend_wsheap_inline_stats = {
     .env = "WSHEAP_STATS=1 WSHEAP_SYMBOLIZE=0",
     .only = 1u << BW_W1 | 1u << BW_W2,
     .process_init = quiet_stats,
+    .run = b_run,
+};
+
+/* "wsheap-sampled": the same with sampled guarding at the recommended production rate
+ * (docs/sampling.md), W1 and W2 only: what leaving it on costs. Under callgrind.sh, set
+ * WSHEAP_SAMPLE_BYTES by hand, as for the guarded rows. */
+const struct bench_backend bench_backend_wsheap_inline_sampled = {
+    .name = "wsheap-sampled",
+    .env = "WSHEAP_SAMPLE_BYTES=134217728 WSHEAP_SYMBOLIZE=0",
+    .only = 1u << BW_W1 | 1u << BW_W2,
     .run = b_run,
 };

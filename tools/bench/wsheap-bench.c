@@ -24,16 +24,17 @@
 #include "bench.h"
 
 extern const struct bench_backend bench_backend_floor_inline, bench_backend_wsheap,
-    bench_backend_wsheap_inline, bench_backend_wsheap_inline_stats, bench_backend_apr,
-    bench_backend_obstack, bench_backend_mimalloc, bench_backend_mimalloc_heap,
-    bench_backend_talloc, bench_backend_malloc, bench_backend_wsheap_guarded,
-    bench_backend_wsheap_guarded_nostack, bench_backend_efence;
+    bench_backend_wsheap_inline, bench_backend_wsheap_inline_stats,
+    bench_backend_wsheap_inline_sampled, bench_backend_apr, bench_backend_obstack,
+    bench_backend_mimalloc, bench_backend_mimalloc_heap, bench_backend_talloc, bench_backend_malloc,
+    bench_backend_wsheap_guarded, bench_backend_wsheap_guarded_nostack, bench_backend_efence;
 
 const struct bench_backend *const bench_backends[] = {
     &bench_backend_floor_inline,
     &bench_backend_wsheap,
     &bench_backend_wsheap_inline,
     &bench_backend_wsheap_inline_stats,
+    &bench_backend_wsheap_inline_sampled,
     &bench_backend_apr,
     &bench_backend_obstack,
     &bench_backend_mimalloc,
