@@ -98,6 +98,26 @@ static inline void heap_init(struct wsh_heap *heap, const struct wsh_backend_ops
     wsh_heap_sync_window(heap);
 }
 
+/* What WsCreateHeap adds to a new heap `h` when statistics, the leak report, failure injection
+ * or sampling is on: sampling first, then the statistics' record and the injection flag, each
+ * narrowing the window. Always inlined: the statistics capture the creation stack from
+ * WsCreateHeap's caller outwards, with no frame of ours in between. */
+static inline __attribute__((always_inline)) void create_extras(struct wsh_heap *h,
+                                                                const struct wsh_options *options,
+                                                                const struct wsh_backend_ops *ops)
+{
+    if (wsh_sample_wanted(options)) {
+        wsh_sample_heap_created(h, options, ops);
+        wsh_heap_sync_window(h); /* ends at the first sample point (sample.h) */
+    }
+    if (wsh_stats_wanted(options) || options->inject) {
+        h->inject = options->inject;
+        if (wsh_stats_wanted(options)) wsh_stats_heap_created(h);
+        h->watched = h->stats != NULL;
+        wsh_heap_sync_window(h); /* closed for now (stats.h, fail.h) */
+    }
+}
+
 HRESULT WsCreateHeap(SIZE_T maxSize, SIZE_T trimSize, const WS_HEAP_PROPERTY *properties,
                      ULONG propertyCount, WS_HEAP **heap, WS_ERROR *error)
 {
@@ -126,16 +146,10 @@ HRESULT WsCreateHeap(SIZE_T maxSize, SIZE_T trimSize, const WS_HEAP_PROPERTY *pr
     h = ops->create(options);
     if (h == NULL) return wsh_fail(error, E_OUTOFMEMORY, CREATE_OOM, maxSize, trimSize, ops->name);
     heap_init(h, ops, maxSize, trimSize);
-    if (WSH_UNLIKELY(wsh_sample_wanted(options))) {
-        wsh_sample_heap_created(h, options, ops);
-        wsh_heap_sync_window(h); /* ends at the first sample point (sample.h) */
-    }
-    if (WSH_UNLIKELY(wsh_stats_wanted(options) || options->inject)) {
-        h->inject = options->inject;
-        if (wsh_stats_wanted(options)) wsh_stats_heap_created(h);
-        h->watched = h->stats != NULL;
-        wsh_heap_sync_window(h); /* closed for now (stats.h, fail.h) */
-    }
+    /* One test for everything optional; the sampling test hook is a flag of its own. */
+    if (WSH_UNLIKELY(options->create_extras ||
+                     atomic_load_explicit(&wsh_sample_test_on, memory_order_relaxed)))
+        create_extras(h, options, ops);
     *heap = (WS_HEAP *)h;
     return S_OK;
 }

@@ -88,6 +88,9 @@ struct wsh_options {
     size_t sample_bytes;    /* WSHEAP_SAMPLE_BYTES: mean bytes between sampled blocks; 0: off */
     unsigned sample_slots;  /* WSHEAP_SAMPLE_SLOTS: live sampled blocks in the process, at most */
     unsigned sample_rounds; /* WSHEAP_SAMPLE_ROUNDS: about 1 round in N guarded whole; 0: off */
+    /* Derived: statistics, the leak report, failure injection or sampling is on, so that
+     * WsCreateHeap tests one flag for all of them (heap.c). */
+    bool create_extras;
 };
 
 /* Looks an environment variable up; NULL when unset. */

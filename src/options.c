@@ -371,6 +371,8 @@ void wsh_options_load(wsh_getenv_fn *get, wsh_warn_fn *warn, struct wsh_options 
     }
     if (out->leaks < 0) out->leaks = out->backend == WSH_BACKEND_GUARDED;
     out->inject = out->fail.at != 0 || out->fail.site_set || out->fail.record != NULL;
+    out->create_extras = out->stats || out->leaks || out->inject || out->sample_bytes != 0 ||
+                         out->sample_rounds != 0;
 }
 
 /* The length of the name in the environment entry `entry` ("NAME=VALUE", or a bare NAME). */
