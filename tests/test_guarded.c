@@ -578,6 +578,50 @@ static void test_reset_recycles_pages_up_to_trim_size(void **state)
     WsFreeHeap(heap);
 }
 
+/* No run is moved while a fault handler is running or keep-going mode has opened a page for
+ * good (both keep wsh_handlers_active raised): a moved run could carry an opened guard page
+ * along. The round after such a reset starts on fresh (zeroed) pages; once the count is back,
+ * recycling resumes. */
+static void test_no_recycling_while_a_handler_is_active(void **state)
+{
+    enum { WARM = 1500, N = 200, KEEP = 64 };
+    static char *warm[WARM];
+    char *blocks[N], *p, *scratch;
+    WS_HEAP *heap;
+    size_t done;
+
+    (void)state;
+    if (!wsh_os_has_guard_advice()) {
+        print_message("skipped: no MADV_GUARD_INSTALL here (the mprotect path never recycles)\n");
+        skip();
+    }
+    scratch = wsh_os_map(4 * PAGE, true);
+    assert_non_null(scratch);
+    done = wsh_os_guard_install_strided(scratch, 2 * PAGE, 2, PAGE);
+    wsh_os_unmap(scratch, 4 * PAGE);
+    if (done != 2) {
+        print_message("skipped: no batched guard pages here (process_madvise), so no runs\n");
+        skip();
+    }
+    heap = new_heap();
+    alloc_round(heap, warm, WARM);
+    assert_int_equal(WsResetHeap(heap, NULL), S_OK);
+    ((struct wsh_heap *)heap)->trim_size = KEEP * PAGE;
+
+    alloc_round(heap, blocks, N);
+    atomic_fetch_add(&wsh_handlers_active, 1);
+    assert_int_equal(WsResetHeap(heap, NULL), S_OK);
+    atomic_fetch_sub(&wsh_handlers_active, 1);
+    p = alloc_here(heap, 32);
+    assert_int_equal(p[0], 0); /* a fresh page: nothing was moved */
+    fill(p, 32, 0x5a);
+    alloc_round(heap, blocks + 1, N - 1);
+    assert_int_equal(WsResetHeap(heap, NULL), S_OK);
+    p = alloc_here(heap, 32);
+    assert_int_equal(p[0], 0x5a); /* recycling is back: last round's bytes */
+    WsFreeHeap(heap);
+}
+
 /* A fresh heap's first round fills several spans (each twice the last): at the reset the runs
  * of all of them, not only of the span the heap goes on with, are moved to that span. */
 static void test_reset_recycles_the_runs_of_every_span(void **state)
@@ -1255,6 +1299,7 @@ int main(void)
         cmocka_unit_test(test_reset_memory_is_not_reused_while_quarantined),
         cmocka_unit_test(test_reset_recycles_pages_up_to_trim_size),
         cmocka_unit_test(test_reset_recycles_the_runs_of_every_span),
+        cmocka_unit_test(test_no_recycling_while_a_handler_is_active),
         cmocka_unit_test(test_quarantine_is_bounded),
         cmocka_unit_test(test_depot_stores_each_stack_once),
         cmocka_unit_test(test_mprotect_fallback),
