@@ -8,11 +8,9 @@
  * constant data, so the anchor costs nothing at startup; only wsh_debug_record_fault writes,
  * once, when a report begins. tools/gdb/wsheap.py reads it; docs/debugging.md documents it.
  */
-#define _GNU_SOURCE
 #include <stdatomic.h>
 #include <stddef.h>
 #include <string.h>
-#include <ucontext.h>
 
 #include "debug_info.h"
 #include "guarded/fault.h"

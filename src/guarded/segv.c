@@ -13,7 +13,6 @@
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
-#include <time.h>
 #include <ucontext.h>
 
 #include "../mutex.h"
